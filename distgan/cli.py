@@ -1,0 +1,52 @@
+"""The ``distgan`` command: one table of subcommands, each implemented where its concern lives.
+
+A subcommand's module is imported only when it runs, so ``distgan --help`` does not import torch.
+Each module offers ``add_arguments(parser)`` and ``main(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# (words on the command line) -> (module, one-line help)
+COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
+    ("prepare",): ("distgan.data.prepare", "turn a corpus (folder, LJSpeech, JSONL) into WebDataset shards"),
+    ("train",): ("distgan.train.run", "train a GAN vocoder (one process, accelerate launch, torchrun)"),
+    ("demo",): ("distgan.train.demo", "train configs/tiny.yaml on the built-in corpus for a few minutes"),
+    ("export",): ("distgan.inference.export", "write a run's generator as plain fp32 safetensors"),
+    ("synthesize",): ("distgan.inference.synthesize", "turn wav files or mel tensors into audio"),
+    ("evaluate",): ("distgan.evaluation.evaluate", "score copy-synthesis against real audio"),
+    ("bench", "data"): ("distgan.data.bench", "streaming pipeline vs. a file-list loader"),
+    ("bench", "step"): ("distgan.train.bench", "distgan's training step vs. a plain PyTorch loop"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: distgan COMMAND [options]", "", "commands:"]
+    for words, (_, help_text) in COMMANDS.items():
+        lines.append(f"  {' '.join(words):<12} {help_text}")
+    lines += ["", "Run 'distgan COMMAND --help' for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for words, (module_name, help_text) in COMMANDS.items():
+        if argv[: len(words)] == list(words):
+            module = importlib.import_module(module_name)
+            parser = argparse.ArgumentParser(prog="distgan " + " ".join(words), description=help_text)
+            module.add_arguments(parser)
+            args = parser.parse_args(argv[len(words):])
+            return int(module.main(args) or 0)
+    if argv and argv[0] not in ("-h", "--help"):
+        print(f"distgan: unknown command {' '.join(argv[:2])!r}\n", file=sys.stderr)
+        print(_usage(), file=sys.stderr)
+        return 2
+    print(_usage())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""The shard format and ``index.json``: the contract between ``distgan prepare`` and the stream.
+
+A corpus folder holds ``{split}-{NNNNNN}.tar`` shards and one ``index.json``. Each sample in a
+shard is a group of tar members sharing a key (WebDataset's convention):
+
+- ``KEY.flac`` or ``KEY.wav`` (PCM-16, or float for foreign shards): mono audio;
+- ``KEY.json``: ``{"key", "sample_rate", "samples", "duration", "channels", "speaker",
+  "source", "peak"}`` plus ``"text"`` when the corpus has text;
+- ``KEY.txt``: the text, UTF-8, when there is one.
+
+Keys hold only ``[A-Za-z0-9_-]`` (no dots: WebDataset splits a member name at the first dot).
+``index.json`` lists every split's shards with their sample counts and seconds, relative to the
+index's folder, plus the sample rate and the options used, so that a training run can check its
+config against the data and split samples exactly between ranks without reading the shards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+INDEX_NAME = "index.json"
+FORMAT_VERSION = 1
+AUDIO_EXTENSIONS = ("flac", "wav")
+_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def safe_key(name: str) -> str:
+    """Turn a relative path or id into a WebDataset-safe key ("a/b.c d" -> "a__b_c_d")."""
+    name = name.replace("/", "__").replace(os.sep, "__")
+    return _KEY_UNSAFE.sub("_", name).strip("_") or "sample"
+
+
+def shard_name(split: str, number: int) -> str:
+    return f"{split}-{number:06d}.tar"
+
+
+@dataclass
+class ShardEntry:
+    path: str
+    samples: int
+    seconds: float
+
+
+@dataclass
+class SplitEntry:
+    shards: list[ShardEntry] = field(default_factory=list)
+
+    @property
+    def samples(self) -> int:
+        return sum(s.samples for s in self.shards)
+
+    @property
+    def seconds(self) -> float:
+        return sum(s.seconds for s in self.shards)
+
+
+@dataclass
+class CorpusIndex:
+    sample_rate: int
+    audio_format: str
+    splits: dict[str, SplitEntry] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+    failed: list[dict[str, str]] = field(default_factory=list)
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "sample_rate": self.sample_rate,
+            "audio_format": self.audio_format,
+            "splits": {
+                name: {
+                    "samples": split.samples,
+                    "seconds": round(split.seconds, 3),
+                    "shards": [dataclasses.asdict(s) for s in split.shards],
+                }
+                for name, split in self.splits.items()
+            },
+            "source": self.source,
+            "options": self.options,
+            "failed": self.failed,
+        }
+
+    def write(self, folder: str | Path) -> Path:
+        """Write ``folder/index.json`` atomically (a reader never sees half a file)."""
+        path = Path(folder) / INDEX_NAME
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def read(cls, path: str | Path) -> CorpusIndex:
+        path = Path(path)
+        if path.is_dir():
+            path = path / INDEX_NAME
+        if not path.is_file():
+            raise FileNotFoundError(f"no corpus index at {path}")
+        try:
+            raw = json.loads(path.read_text())
+            splits = {
+                name: SplitEntry([ShardEntry(str(s["path"]), int(s["samples"]), float(s["seconds"]))
+                                  for s in split["shards"]])
+                for name, split in raw["splits"].items()
+            }
+            return cls(
+                sample_rate=int(raw["sample_rate"]),
+                audio_format=str(raw["audio_format"]),
+                splits=splits,
+                options=dict(raw.get("options", {})),
+                source=str(raw.get("source", "")),
+                failed=list(raw.get("failed", [])),
+                format_version=int(raw.get("format_version", FORMAT_VERSION)),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path}: not a valid distgan index ({type(err).__name__}: {err})") from err
