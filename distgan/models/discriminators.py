@@ -1,0 +1,163 @@
+"""HiFi-GAN's discriminators: multi-period (MPD) and multi-scale (MSD), held together by ``Discriminators``.
+
+Each sub-discriminator maps a waveform ``[B, 1, T]`` to ``(logits [B, N], feature maps)``; the
+feature maps (every activation, then the logits before flattening) feed the feature-matching loss.
+
+Unlike HiFi-GAN's code, which takes ``(real, fake)`` pairs, every module here sees one batch of
+waveforms at a time: the trainer calls it on real and fake audio separately or on their
+concatenation. Nothing mixes samples of a batch (no batch norm), so both give the same numbers.
+One caveat: spectral norm's power iteration advances by one step per forward pass in training
+mode, so two calls in training mode see very slightly different weights than one call does.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm, weight_norm
+
+from distgan.config import DiscriminatorConfig
+
+LRELU_SLOPE = 0.1
+
+# (kernel, stride, groups, padding) of MSD's seven convolutions (MelGAN's layout, as in HiFi-GAN).
+MSD_LAYERS: tuple[tuple[int, int, int, int], ...] = (
+    (15, 1, 1, 7),
+    (41, 2, 4, 20),
+    (41, 2, 16, 20),
+    (41, 4, 16, 20),
+    (41, 4, 16, 20),
+    (41, 1, 16, 20),
+    (5, 1, 1, 2),
+)
+
+Output = tuple[torch.Tensor, list[torch.Tensor]]
+
+
+class PeriodDiscriminator(nn.Module):
+    """Looks at every ``period``-th sample: ``[B, 1, T] -> (logits [B, N], feature maps)``.
+
+    The waveform is reflect-padded to a multiple of ``period`` and folded into
+    ``[B, 1, T / period, period]``; 2-D convolutions with ``(k, 1)`` kernels then process each of the
+    ``period`` phases as its own 1-D signal with shared weights. ``channels`` are the outputs of the
+    ``(5, 1)`` convolutions, all with stride 3 but the last; a ``(3, 1)`` convolution gives the logits.
+    With HiFi-GAN's five channel widths (four stride-3 layers), ``N = ceil(ceil(T / p) / 81) * p``
+    (e.g. 102 for ``T = 8192, p = 2``).
+    """
+
+    def __init__(self, period: int, channels: list[int], use_spectral_norm: bool = False) -> None:
+        super().__init__()
+        self.period = period
+        norm = spectral_norm if use_spectral_norm else weight_norm
+        ins = [1, *channels[:-1]]
+        strides = [3] * (len(channels) - 1) + [1]
+        self.convs = nn.ModuleList(
+            norm(nn.Conv2d(c_in, c_out, (5, 1), (stride, 1), padding=(2, 0)))
+            for c_in, c_out, stride in zip(ins, channels, strides, strict=True)
+        )
+        self.conv_post = norm(nn.Conv2d(channels[-1], 1, (3, 1), padding=(1, 0)))
+
+    def forward(self, wave: torch.Tensor) -> Output:
+        batch, _, length = wave.shape
+        if length % self.period:
+            wave = F.pad(wave, (0, self.period - length % self.period), mode="reflect")
+        x = wave.view(batch, 1, -1, self.period)
+        features = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), LRELU_SLOPE)
+            features.append(x)
+        x = self.conv_post(x)
+        features.append(x)
+        return torch.flatten(x, 1), features
+
+
+class ScaleDiscriminator(nn.Module):
+    """MelGAN's strided, grouped Conv1d stack on one time scale: ``[B, 1, T] -> (logits [B, N], features)``.
+
+    ``channels`` are the outputs of the seven convolutions of ``MSD_LAYERS``; a 3-tap convolution gives
+    the logits. Total stride 64: ``N = ceil(T / 64)`` for ``T`` a multiple of 64 or not.
+    """
+
+    def __init__(self, channels: list[int], use_spectral_norm: bool = False) -> None:
+        super().__init__()
+        if len(channels) != len(MSD_LAYERS):
+            raise ValueError(f"ScaleDiscriminator needs {len(MSD_LAYERS)} channel widths, got {len(channels)}")
+        norm = spectral_norm if use_spectral_norm else weight_norm
+        ins = [1, *channels[:-1]]
+        self.convs = nn.ModuleList(
+            norm(nn.Conv1d(c_in, c_out, kernel, stride, groups=groups, padding=padding))
+            for c_in, c_out, (kernel, stride, groups, padding) in zip(ins, channels, MSD_LAYERS, strict=True)
+        )
+        self.conv_post = norm(nn.Conv1d(channels[-1], 1, 3, padding=1))
+
+    def forward(self, wave: torch.Tensor) -> Output:
+        x = wave
+        features = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), LRELU_SLOPE)
+            features.append(x)
+        x = self.conv_post(x)
+        features.append(x)
+        return torch.flatten(x, 1), features
+
+
+class MultiPeriodDiscriminator(nn.Module):
+    """One ``PeriodDiscriminator`` per period (HiFi-GAN: 2, 3, 5, 7, 11, primes so that few overlap).
+
+    ``[B, 1, T] -> (list of logits, list of feature-map lists)``, one entry per period.
+    """
+
+    def __init__(self, periods: list[int], channels: list[int]) -> None:
+        super().__init__()
+        self.discriminators = nn.ModuleList(PeriodDiscriminator(p, channels) for p in periods)
+
+    def forward(self, wave: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
+        outputs = [d(wave) for d in self.discriminators]
+        return [logits for logits, _ in outputs], [features for _, features in outputs]
+
+
+class MultiScaleDiscriminator(nn.Module):
+    """``scales`` ``ScaleDiscriminator``s on the raw waveform, then x2 and x4 average-pooled ones.
+
+    The raw scale uses spectral norm (HiFi-GAN's choice, for stability), the others weight norm.
+    ``[B, 1, T] -> (list of logits, list of feature-map lists)``, one entry per scale.
+    """
+
+    def __init__(self, scales: int, channels: list[int]) -> None:
+        super().__init__()
+        self.discriminators = nn.ModuleList(
+            ScaleDiscriminator(channels, use_spectral_norm=i == 0) for i in range(scales)
+        )
+        self.pool = nn.AvgPool1d(4, 2, padding=2)
+
+    def forward(self, wave: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
+        logits, features = [], []
+        x = wave
+        for i, d in enumerate(self.discriminators):
+            if i > 0:
+                x = self.pool(x)
+            scale_logits, scale_features = d(x)
+            logits.append(scale_logits)
+            features.append(scale_features)
+        return logits, features
+
+
+class Discriminators(nn.Module):
+    """MPD and MSD as one module: ``[B, 1, T] -> (logits, feature maps)`` of every sub-discriminator.
+
+    Order: the periods of MPD, then the scales of MSD. With HiFi-GAN's channels this is about
+    70.7M parameters (MPD 41.1M, MSD 29.6M).
+    """
+
+    def __init__(self, cfg: DiscriminatorConfig) -> None:
+        super().__init__()
+        self.mpd = MultiPeriodDiscriminator(cfg.periods, cfg.mpd_channels)
+        self.msd = MultiScaleDiscriminator(cfg.msd_scales, cfg.msd_channels)
+
+    def forward(self, wave: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
+        if wave.dim() == 2:
+            wave = wave.unsqueeze(1)
+        mpd_logits, mpd_features = self.mpd(wave)
+        msd_logits, msd_features = self.msd(wave)
+        return mpd_logits + msd_logits, mpd_features + msd_features
