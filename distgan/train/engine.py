@@ -325,12 +325,15 @@ def build_engines(cfg: Config, generator: nn.Module, discriminator: nn.Module
     base = deepspeed_base_config(cfg)
     if base is not None:
         _single_process_rendezvous()
-    pg = InitProcessGroupKwargs(backend=_backend(cfg), timeout=timedelta(minutes=cfg.dist.timeout_minutes))
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    # The backend must be named (gloo on CPU), or Accelerate + DeepSpeed on CPU reports world size
+    # 1 and every rank as main; without a launcher there is no process group to configure.
+    handlers = ([InitProcessGroupKwargs(backend=_backend(cfg), timeout=timedelta(minutes=cfg.dist.timeout_minutes))]
+                if "WORLD_SIZE" in os.environ else [])
     precision = cfg.train.precision
 
     if base is None:
-        accelerator = Accelerator(mixed_precision="no", kwargs_handlers=[pg])
+        accelerator = Accelerator(mixed_precision="no", kwargs_handlers=handlers)
         device = accelerator.device
         engines = []
         for name, model, optim in (("generator", generator, cfg.optim.generator),
@@ -354,9 +357,9 @@ def build_engines(cfg: Config, generator: nn.Module, discriminator: nn.Module
                                    ("discriminator", discriminator, cfg.optim.discriminator)):
             if accelerator is None:
                 accelerator = current = Accelerator(mixed_precision=precision, deepspeed_plugins=plugins,
-                                                    kwargs_handlers=[pg])
+                                                    kwargs_handlers=handlers)
             else:
-                current = Accelerator(mixed_precision=precision, kwargs_handlers=[pg])
+                current = Accelerator(mixed_precision=precision, kwargs_handlers=handlers)
                 current.state.select_deepspeed_plugin(name)
             if "optimizer" in plugins[name].deepspeed_config:
                 optimizer = DummyOptim(model.parameters(), lr=optim.lr)

@@ -10,7 +10,6 @@ input, and the caller turns ``TrainResult.requeue`` into an exit status.
 from __future__ import annotations
 
 import hashlib
-import math
 import random
 import resource
 import time
@@ -34,6 +33,7 @@ from distgan.train.engine import ModelEngine, build_engines
 from distgan.train.metrics import MetricLogger
 from distgan.train.schedule import learning_rate
 from distgan.train.validation import Validator
+from distgan.train.watchdog import Watchdog
 
 LOSS_KEYS = ["d/real", "d/fake", "d/total", "g/adv", "g/fm", "g/mel", "g/total"]
 COUNT_KEYS = ["skipped_updates/d", "skipped_updates/g"] + [f"data_skips/{r}" for r in SKIP_REASONS]
@@ -47,7 +47,12 @@ class TrainState:
     epoch: int = 0
     batch_in_epoch: int = 0  # batches of ``epoch`` already consumed on each rank
     consecutive_skips: int = 0
+    lr_scale: float = 1.0  # lowered by each rollback after repeated non-finite losses
     counts: dict[str, float] = field(default_factory=dict)
+
+
+class NonFiniteError(RuntimeError):
+    """Too many consecutive updates had non-finite losses or gradients."""
 
 
 @dataclass
@@ -105,6 +110,9 @@ class Trainer:
         self.logger = MetricLogger(self.run_dir, self.info, keys, COUNT_KEYS, self.state.counts)
         self.checkpoints = CheckpointWriter(self.run_dir, self.info, cfg.checkpoint.keep_last)
         self.stop_requested = lambda: False  # replaced by the caller (signals) when wanted
+        self.watchdog = Watchdog(cfg.faults.watchdog_minutes, self.info.rank, self.run_dir / "logs")
+        self._bad_term = ""
+        distributed.barrier()  # every rank is set up before any of them polls for a stop
 
     # ------------------------------------------------------------------------------------------
     def _restore(self, checkpoint: Checkpoint) -> None:
@@ -144,61 +152,91 @@ class Trainer:
                if info.is_main and cfg.log.progress_bar else None)
         last_checkpoint = self.resumed_from.path if self.resumed_from else None
         requeue = False
-        while self.state.step < max_steps:
-            start = time.perf_counter()
-            micro_batches = [next(batches) for _ in range(cfg.train.grad_accum)]
-            data_time = time.perf_counter() - start
-            values = self.train_step(micro_batches)
-            step_time = time.perf_counter() - start
-            self.state.step += 1
-            step = self.state.step
-            samples = sum(b["audio"].shape[0] for b in micro_batches)
-            values.update({
-                "perf/steps_per_second": 1.0 / step_time,
-                "perf/audio_seconds_per_second": samples * cfg.data.segment_samples
-                / cfg.audio.sample_rate / step_time,
-                "perf/data_wait_fraction": data_time / step_time,
-            })
-            self.logger.add(values)
-            skips = sum(b["skips"] for b in micro_batches)
-            self.logger.count({f"data_skips/{r}": float(n) for r, n in zip(SKIP_REASONS, skips.tolist(), strict=False)})
+        try:
+            while self.state.step < max_steps:
+                start = time.perf_counter()
+                self.watchdog.beat("waiting for data", self.state.step)
+                micro_batches = [next(batches) for _ in range(cfg.train.grad_accum)]
+                data_time = time.perf_counter() - start
+                self.watchdog.beat("training step (D and G updates, collectives)")
+                values = self.train_step(micro_batches)
+                step_time = time.perf_counter() - start
+                self.state.step += 1
+                step = self.state.step
+                samples = sum(b["audio"].shape[0] for b in micro_batches)
+                values.update({
+                    "perf/steps_per_second": 1.0 / step_time,
+                    "perf/audio_seconds_per_second": samples * cfg.data.segment_samples
+                    / cfg.audio.sample_rate / step_time,
+                    "perf/data_wait_fraction": data_time / step_time,
+                })
+                self.logger.add(values)
+                skips = sum(b["skips"] for b in micro_batches).tolist()
+                self.logger.count({f"data_skips/{r}": float(n) for r, n in zip(SKIP_REASONS, skips, strict=False)})
+                if self.state.consecutive_skips >= cfg.faults.max_consecutive_skips:
+                    self._handle_divergence(step)
+                    continue
 
-            if step % cfg.log.every_steps == 0 or step == max_steps:
-                self.logger.add({"perf/peak_memory_mb": _peak_memory_mb(info.device)})
-                reduced = self.logger.reduce(step)
-                self.logger.scalars(step, reduced)
+                if step % cfg.log.every_steps == 0 or step == max_steps:
+                    self.logger.add({"perf/peak_memory_mb": _peak_memory_mb(info.device)})
+                    reduced = self.logger.reduce(step)
+                    self.logger.scalars(step, reduced)
+                    if bar is not None:
+                        bar.set_postfix({k.split("/")[-1]: f"{reduced[k]:.3g}" for k in
+                                         ("d/total", "g/mel", "perf/audio_seconds_per_second") if k in reduced})
+                if cfg.log.audio_every_steps and step % cfg.log.audio_every_steps == 0:
+                    self.watchdog.beat("validation")
+                    self.validator.run(self.g, self.logger, step)
                 if bar is not None:
-                    bar.set_postfix({k.split("/")[-1]: f"{reduced[k]:.3g}" for k in
-                                     ("d/total", "g/mel", "perf/audio_seconds_per_second") if k in reduced})
-            if cfg.log.audio_every_steps and step % cfg.log.audio_every_steps == 0:
-                self.validator.run(self.g, self.logger, step)
-            if bar is not None:
-                bar.update(1)
-            stop = distributed.any_rank(self.stop_requested(), info.device)
-            periodic = cfg.checkpoint.every_steps and step % cfg.checkpoint.every_steps == 0
-            if periodic or stop or step == max_steps:
+                    bar.update(1)
+                stop = distributed.any_rank(self.stop_requested(), info.device)
+                periodic = cfg.checkpoint.every_steps and step % cfg.checkpoint.every_steps == 0
+                # Never checkpoint inside a streak of non-finite updates: the weights may be bad,
+                # and the last good checkpoint is what a rollback or a restart needs.
+                if (periodic or stop or step == max_steps) and self.state.consecutive_skips == 0:
+                    self.watchdog.beat("checkpoint")
+                    last_checkpoint = self.save_checkpoint()
+                if stop and step < max_steps:
+                    requeue = True
+                    break
+            if last_checkpoint is None or self.state.step == 0:
                 last_checkpoint = self.save_checkpoint()
-            if stop and step < max_steps:
-                requeue = True
-                break
-        if bar is not None:
-            bar.close()
-        if last_checkpoint is None or self.state.step == 0:
-            last_checkpoint = self.save_checkpoint()
-        self.logger.close()
+        finally:
+            self.watchdog.close()
+            if bar is not None:
+                bar.close()
+            self.logger.close()
         return TrainResult(self.state, last_checkpoint, requeue)
+
+    def _handle_divergence(self, step: int) -> None:
+        """After too many consecutive non-finite updates: roll back with a lower LR, or stop."""
+        factor = self.cfg.faults.rollback_lr_factor
+        checkpoint = latest_checkpoint(self.run_dir, self.info.world_size, report=lambda _: None)
+        message = (f"{self.state.consecutive_skips} consecutive updates skipped for non-finite values, "
+                   f"last at step {step} in {self._bad_term}")
+        if factor is None or checkpoint is None:
+            where = f"; last good checkpoint: {checkpoint.path}" if checkpoint else ""
+            raise NonFiniteError(f"stopping: {message}{where}")
+        lr_scale = self.state.lr_scale * factor
+        if self.info.is_main:
+            print(f"[distgan] {message}: rolling back to {checkpoint.path}, learning rates x{lr_scale:g}")
+        self._restore(checkpoint)
+        self.state.lr_scale = lr_scale
+        self.state.consecutive_skips = 0
+        self.data = train_data.train_loader(self.cfg, self.info, train_data.corpus_spec(self.cfg, self.info),
+                                            self.state.epoch, self.state.batch_in_epoch)
 
     # ------------------------------------------------------------------------------------------
     def train_step(self, micro_batches: list[dict]) -> dict[str, torch.Tensor | float]:
         cfg, step = self.cfg, self.state.step
         train_d = step >= cfg.train.mel_only_steps
         train_g = not train_d or step % cfg.train.d_steps_per_g == 0
-        for engine, optim in ((self.g, cfg.optim.generator), (self.d, cfg.optim.discriminator)):
-            engine.set_lr(learning_rate(optim, step, self.batches_per_epoch))
-        values: dict[str, torch.Tensor | float] = {
-            "lr/g": learning_rate(cfg.optim.generator, step, self.batches_per_epoch),
-            "lr/d": learning_rate(cfg.optim.discriminator, step, self.batches_per_epoch),
-        }
+        values: dict[str, torch.Tensor | float] = {}
+        for engine, optim, key in ((self.g, cfg.optim.generator, "lr/g"),
+                                   (self.d, cfg.optim.discriminator, "lr/d")):
+            lr = learning_rate(optim, step, self.batches_per_epoch) * self.state.lr_scale
+            engine.set_lr(lr)
+            values[key] = lr
         device = self.info.device
         waves = [b["audio"].to(device, non_blocking=True) for b in micro_batches]
         mels = [self.mel_input(w) for w in waves]
@@ -206,12 +244,18 @@ class Trainer:
         # with more, the G half recomputes it rather than holding every graph.
         share_forward = train_g and len(waves) == 1
         fakes = []
+        skipped = False
         if train_d:
             with torch.set_grad_enabled(share_forward):
                 fakes = [self.generate(mel) for mel in mels]
-            values.update(self.d_update(waves, fakes))
+            d_values = self.d_update(waves, fakes)
+            skipped |= d_values is None
+            values.update(d_values or {})
         if train_g:
-            values.update(self.g_update(waves, mels, fakes if share_forward else None, adversarial=train_d))
+            g_values = self.g_update(waves, mels, fakes if share_forward else None, adversarial=train_d)
+            skipped |= g_values is None
+            values.update(g_values or {})
+        self.state.consecutive_skips = self.state.consecutive_skips + 1 if skipped else 0
         for engine, key in ((self.g, "loss_scale/g"), (self.d, "loss_scale/d")):
             scale = engine.loss_scale()
             if scale is not None:
@@ -232,25 +276,32 @@ class Trainer:
         return ([x[:n] for x in logits], [x[n:] for x in logits],
                 [[f[:n] for f in fs] for fs in feats], [[f[n:] for f in fs] for fs in feats])
 
-    def _agreed_finite(self, loss: torch.Tensor) -> bool:
-        """Whether every rank's loss is finite: all ranks skip together or none does."""
-        return not distributed.any_rank(not bool(torch.isfinite(loss).item()), self.info.device)
+    def _all_finite(self, terms: dict[str, torch.Tensor]) -> bool:
+        """Whether every rank's loss terms are finite: all ranks skip an update together or none does.
 
-    def _skip(self, engine: ModelEngine, key: str, values: dict) -> dict:
+        One host synchronisation per update; a skipped update leaves the optimizer untouched.
+        """
+        bad = [name for name, value in terms.items() if not bool(torch.isfinite(value).item())]
+        if bad:
+            self._bad_term = ", ".join(bad) + f" (rank {self.info.rank})"
+        return not distributed.any_rank(bool(bad), self.info.device)
+
+    def _skip_update(self, engine: ModelEngine) -> None:
         engine.zero_grad()
-        self.logger.count({key: 1.0 / self.info.world_size})  # one skipped update, whatever the ranks
-        self.state.consecutive_skips += 1
-        return values
+        # Each rank adds 1/world_size: the reduced total counts the update once.
+        self.logger.count({f"skipped_updates/{engine.name[0]}": 1.0 / self.info.world_size})
 
-    def d_update(self, waves: list[torch.Tensor], fakes: list[torch.Tensor]) -> dict:
+    def d_update(self, waves: list[torch.Tensor], fakes: list[torch.Tensor]) -> dict | None:
+        """One discriminator update on real vs. generated (detached) audio; None if skipped."""
         kind = self.cfg.loss.adversarial
         values: dict[str, torch.Tensor | float] = {}
         for i, (wave, fake) in enumerate(zip(waves, fakes, strict=True)):
             real_logits, fake_logits, _, _ = self._discriminate(self.d.module, wave, fake.detach())
             d_real, d_fake = losses.discriminator_adversarial_loss(real_logits, fake_logits, kind)
             d_loss = d_real + d_fake
-            if not self._agreed_finite(d_loss):
-                return self._skip(self.d, "skipped_updates/d", values)
+            if not self._all_finite({"d/real": d_real, "d/fake": d_fake}):
+                self._skip_update(self.d)
+                return None
             with self.d.accumulating(last=i == len(waves) - 1):
                 self.d.backward(d_loss)
             values = {"d/real": d_real.detach(), "d/fake": d_fake.detach(), "d/total": d_loss.detach()}
@@ -261,33 +312,33 @@ class Trainer:
         return values
 
     def g_update(self, waves: list[torch.Tensor], mels: list[torch.Tensor],
-                 fakes: list[torch.Tensor] | None, adversarial: bool) -> dict:
+                 fakes: list[torch.Tensor] | None, adversarial: bool) -> dict | None:
+        """One generator update (mel L1, plus adversarial and feature matching after the warm-up)."""
         cfg = self.cfg.loss
         values: dict[str, torch.Tensor | float] = {}
         for i, (wave, mel) in enumerate(zip(waves, mels, strict=True)):
             fake = fakes[i] if fakes is not None else self.generate(mel)
-            mel_l1 = losses.mel_l1_loss(self.mel_loss(wave), self.mel_loss(fake.squeeze(1)))
-            g_loss = cfg.mel_weight * mel_l1
-            values = {"g/mel": mel_l1.detach()}
+            terms = {"g/mel": losses.mel_l1_loss(self.mel_loss(wave), self.mel_loss(fake.squeeze(1)))}
             if adversarial:
                 # D frozen, and called unwrapped: no DDP hooks, and no gradient into its engine.
                 with self.d.frozen():
                     _, fake_logits, real_feats, fake_feats = self._discriminate(self.d.model, wave, fake)
-                adv = losses.generator_adversarial_loss(fake_logits, self.cfg.loss.adversarial)
-                fm = losses.feature_matching_loss(real_feats, fake_feats)
-                g_loss = g_loss + cfg.adv_weight * adv + cfg.fm_weight * fm
-                values.update({"g/adv": adv.detach(), "g/fm": fm.detach()})
-            values["g/total"] = g_loss.detach()
-            if not self._agreed_finite(g_loss):
-                return self._skip(self.g, "skipped_updates/g", values)
+                terms["g/adv"] = losses.generator_adversarial_loss(fake_logits, cfg.adversarial)
+                terms["g/fm"] = losses.feature_matching_loss(real_feats, fake_feats)
+            if not self._all_finite(terms):
+                self._skip_update(self.g)
+                return None
+            g_loss = cfg.mel_weight * terms["g/mel"]
+            if adversarial:
+                g_loss = g_loss + cfg.adv_weight * terms["g/adv"] + cfg.fm_weight * terms["g/fm"]
             with self.g.accumulating(last=i == len(waves) - 1):
                 self.g.backward(g_loss)
+            values = {name: value.detach() for name, value in terms.items()}
+            values["g/total"] = g_loss.detach()
         result = self.g.step()
         values["grad_norm/g"] = result.grad_norm
         if result.skipped:
             self.logger.count({"skipped_updates/g": 1.0 / self.info.world_size})
-        else:
-            self.state.consecutive_skips = 0
         return values
 
     # ------------------------------------------------------------------------------------------
@@ -311,6 +362,3 @@ class Trainer:
         return self.checkpoints.save(self.state.step, (self.g, self.d), trainer_state, rank_state,
                                      dump_config(self.cfg))
 
-
-def non_finite(value: float) -> bool:
-    return not math.isfinite(value)

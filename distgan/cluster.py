@@ -1,0 +1,44 @@
+"""What distgan does for a cluster scheduler when a run stops early: ask SLURM to requeue it.
+
+Kept apart from the trainer, which only reports that it stopped on request after a checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+REQUEUE_EXIT_CODE = 75  # EX_TEMPFAIL: "stopped with a checkpoint, run me again"
+REQUEUE_MARKER = "REQUEUE_REQUESTED"
+
+
+def slurm_job_id() -> str | None:
+    """The job to requeue (for an array task, SLURM_JOB_ID is that task's own id)."""
+    return os.environ.get("SLURM_JOB_ID") or None
+
+
+def request_requeue(run_dir: Path, step: int, reason: str) -> bool:
+    """Rank 0: record the request in the run directory and, under SLURM, requeue the job.
+
+    The marker file lets the sbatch script tell a requeue from a failure even when a launcher
+    (torchrun, accelerate launch) turns the workers' exit status into its own.
+    """
+    job_id = slurm_job_id()
+    marker = Path(run_dir) / REQUEUE_MARKER
+    marker.write_text(json.dumps({"step": step, "reason": reason, "job_id": job_id, "time": time.time()}) + "\n")
+    if job_id is None:
+        print(f"[distgan] stopped at step {step} ({reason}); not under SLURM, nothing to requeue")
+        return False
+    try:
+        done = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        print(f"[distgan] scontrol requeue {job_id} failed: {err}")
+        return False
+    if done.returncode != 0:
+        print(f"[distgan] scontrol requeue {job_id} failed ({done.returncode}): {done.stderr.strip()}")
+        return False
+    print(f"[distgan] stopped at step {step} ({reason}); requeued SLURM job {job_id}")
+    return True

@@ -1,0 +1,1 @@
+"""Using a trained generator: load it, export it, synthesize with it."""
