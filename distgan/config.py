@@ -295,6 +295,8 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: {value!r} matches none of {hint}")
     if origin is Literal:
         choices = typing.get_args(hint)
+        if value is False and "no" in choices:  # YAML 1.1 reads a bare `no` as false
+            value = "no"
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value) if str(value) in choices else value
         if value not in choices:

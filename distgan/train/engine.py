@@ -65,7 +65,11 @@ def deepspeed_base_config(cfg: Config) -> dict[str, Any] | None:
     if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
         from accelerate import DeepSpeedPlugin
 
-        return copy.deepcopy(DeepSpeedPlugin().deepspeed_config)
+        base = copy.deepcopy(DeepSpeedPlugin().deepspeed_config)
+        # Those launcher fields now live in ``base``; left in the environment, Accelerate would
+        # reject the per-model config dicts built from it as conflicting with the launch config.
+        os.environ.pop("ACCELERATE_CONFIG_DS_FIELDS", None)
+        return base
     if cfg.dist.deepspeed_config:
         path = Path(cfg.dist.deepspeed_config)
         if not path.is_file():
@@ -333,7 +337,9 @@ def build_engines(cfg: Config, generator: nn.Module, discriminator: nn.Module
     precision = cfg.train.precision
 
     if base is None:
-        accelerator = Accelerator(mixed_precision="no", kwargs_handlers=handlers)
+        # cpu=True: without it Accelerate treats several CPU processes as one (no DDP wrapping).
+        accelerator = Accelerator(mixed_precision="no", cpu=not torch.cuda.is_available(),
+                                  kwargs_handlers=handlers)
         device = accelerator.device
         engines = []
         for name, model, optim in (("generator", generator, cfg.optim.generator),
@@ -361,6 +367,12 @@ def build_engines(cfg: Config, generator: nn.Module, discriminator: nn.Module
             else:
                 current = Accelerator(mixed_precision=precision, kwargs_handlers=handlers)
                 current.state.select_deepspeed_plugin(name)
+            if precision != "no":
+                # ZeRO-3 casts partitioned parameters to bf16/fp16 but not buffers (spectral
+                # norm's power-iteration vectors), whose forward then mixes dtypes.
+                for buffer in model.buffers():
+                    if buffer.is_floating_point():
+                        buffer.data = buffer.data.to(_DTYPES[precision])
             if "optimizer" in plugins[name].deepspeed_config:
                 optimizer = DummyOptim(model.parameters(), lr=optim.lr)
             else:
