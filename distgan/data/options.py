@@ -43,7 +43,9 @@ class PrepareOptions:
     val_count: int | None = None
     shard_max_bytes: int | None = DEFAULT_SHARD_MAX_BYTES
     shard_max_samples: int | None = None
-    audio_format: AudioFormat = "flac"
+    # PCM-16 WAV streams about 2x faster than FLAC (a crop is read without decoding the clip);
+    # FLAC shards are ~40% smaller, for clusters where storage or network is the bottleneck.
+    audio_format: AudioFormat = "wav"
     workers: int = 1
     seed: int = 0
     speakers: int = SyntheticConfig.speakers

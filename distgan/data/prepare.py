@@ -121,7 +121,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     audio.add_argument("--loudness-lufs", type=float, default=defaults.loudness_lufs,
                        help="target for --normalize loudness (default: %(default)s LUFS)")
     audio.add_argument("--format", dest="audio_format", choices=AUDIO_FORMATS, default=defaults.audio_format,
-                       help="audio in the shards, both PCM-16 (default: %(default)s)")
+                       help="audio in the shards, both PCM-16: wav streams ~2x faster, flac is ~40%% smaller "
+                            "(default: %(default)s)")
     split = parser.add_argument_group("validation split (by a hash of seed and key)")
     held_out = split.add_mutually_exclusive_group()
     held_out.add_argument("--val-fraction", type=float, default=None, help="hold out about this fraction")

@@ -30,7 +30,7 @@ DEFAULT_SAMPLE_RATE = 22050
 MIN_SECONDS, MAX_SECONDS = 1.0, 4.0
 # Part of the cache folder's name: bump it when the synthesis changes, so that stale caches
 # are not reused.
-SYNTHESIS_VERSION = 1
+SYNTHESIS_VERSION = 2  # 2: PCM-16 wav members instead of FLAC
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def write_synthetic(out: Path, options: PrepareOptions) -> CorpusIndex:
 
 def synthesize_corpus(out_dir: str | Path, *, sample_rate: int = DEFAULT_SAMPLE_RATE, speakers: int = 4,
                       utterances: int = 48, seed: int = 0, val_count: int = 4,
-                      audio_format: str = "flac") -> Path:
+                      audio_format: str = "wav") -> Path:
     """Write the synthetic corpus (shards + ``index.json``) into ``out_dir`` and return it."""
     options = PrepareOptions(sample_rate=sample_rate, speakers=speakers, utterances=utterances, seed=seed,
                              val_count=val_count, audio_format=audio_format, progress=False)  # type: ignore[arg-type]

@@ -3,15 +3,24 @@
 The config is fully validated here, before the trainer creates a process group, so a typo fails
 in seconds with the key's name instead of after a cluster queue. Without ``--config``, a run
 directory that already holds a ``config.yaml`` resumes with it (what a requeued job does).
+
+Exit status: 0 when ``train.max_steps`` is reached; 75 (``REQUEUE_EXIT_CODE``) when a stop was
+requested (signal or ``RUN_DIR/STOP``) and a checkpoint was written, so run it again; 2 for a
+config error; 4 when the run gave up after repeated non-finite losses (the last good checkpoint
+stays); 3 from the watchdog.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+from distgan.cluster import REQUEUE_EXIT_CODE, request_requeue
 from distgan.config import Config, ConfigError, load_config
+
+NON_FINITE_EXIT_CODE = 4
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,10 +45,31 @@ def main(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"distgan train: config error: {err}", file=sys.stderr)
         return 2
-    from distgan.train.trainer import Trainer
+    from distgan.train.signals import StopRequest
+    from distgan.train.trainer import NonFiniteError, Trainer
 
+    stop = StopRequest(args.run_dir)
+    if int(os.environ.get("RANK", "0")) == 0:
+        stop.consume_stop_file()  # left by the stop that ended the previous job
     trainer = Trainer(cfg, args.run_dir)
-    result = trainer.fit()
+    trainer.stop_requested = stop
+    try:
+        result = trainer.fit()
+    except NonFiniteError as err:
+        print(f"[distgan] rank {trainer.info.rank}: {err}", file=sys.stderr)
+        return NON_FINITE_EXIT_CODE
+    if not result.requeue:
+        if trainer.info.is_main:
+            print(f"[distgan] done at step {result.state.step}; checkpoint: {result.last_checkpoint}")
+        return 0
+    from distgan.train.distributed import any_rank
+
+    # A signal may have reached only some ranks: requeue if any of them was asked to.
+    wants_requeue = any_rank(stop.wants_requeue, trainer.info.device)
     if trainer.info.is_main:
-        print(f"[distgan] step {result.state.step}; checkpoint: {result.last_checkpoint}")
-    return 0
+        reason = stop.describe() if stop() else "stop requested on another rank"
+        if wants_requeue:
+            request_requeue(args.run_dir, result.state.step, reason)
+        stop.consume_stop_file()
+        print(f"[distgan] stopped at step {result.state.step} ({reason}); checkpoint: {result.last_checkpoint}")
+    return REQUEUE_EXIT_CODE

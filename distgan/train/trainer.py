@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from distgan import losses
 from distgan.config import Config, dump_config
-from distgan.data.stream import SKIP_REASONS
+from distgan.data.stream import COUNTER_NAMES
 from distgan.mel import MelSpectrogram
 from distgan.models.discriminators import Discriminators
 from distgan.models.generator import HiFiGANGenerator
@@ -36,7 +36,7 @@ from distgan.train.validation import Validator
 from distgan.train.watchdog import Watchdog
 
 LOSS_KEYS = ["d/real", "d/fake", "d/total", "g/adv", "g/fm", "g/mel", "g/total"]
-COUNT_KEYS = ["skipped_updates/d", "skipped_updates/g"] + [f"data_skips/{r}" for r in SKIP_REASONS]
+COUNT_KEYS = ["skipped_updates/d", "skipped_updates/g"] + [f"data_skips/{r}" for r in COUNTER_NAMES]
 
 
 @dataclass
@@ -172,7 +172,7 @@ class Trainer:
                 })
                 self.logger.add(values)
                 skips = sum(b["skips"] for b in micro_batches).tolist()
-                self.logger.count({f"data_skips/{r}": float(n) for r, n in zip(SKIP_REASONS, skips, strict=False)})
+                self.logger.count({f"data_skips/{r}": float(n) for r, n in zip(COUNTER_NAMES, skips, strict=True)})
                 if self.state.consecutive_skips >= cfg.faults.max_consecutive_skips:
                     self._handle_divergence(step)
                     continue

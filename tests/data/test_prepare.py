@@ -62,7 +62,7 @@ def test_ljspeech_counts_durations_and_json(ljspeech_mini: Path, tmp_path: Path)
     wavs = sorted((ljspeech_mini / "wavs").glob("*.wav"))
     infos = {p.stem: soundfile.info(str(p)) for p in wavs}
     on_disk = CorpusIndex.read(tmp_path)
-    assert on_disk.sample_rate == 22050 and on_disk.audio_format == "flac"
+    assert on_disk.sample_rate == 22050 and on_disk.audio_format == "wav"
     assert on_disk.failed == [] and index.failed == []
     assert sum(s.samples for s in on_disk.splits.values()) == len(wavs) == 24
     assert on_disk.splits["val"].samples == 4
@@ -99,7 +99,7 @@ def test_webdataset_reads_the_shards(ljspeech_mini: Path, tmp_path: Path) -> Non
     urls = [str(tmp_path / s.path) for s in index.splits["train"].shards]
     samples = list(wds.WebDataset(urls, shardshuffle=False))
     assert [s["__key__"] for s in samples] == sorted(read_split(tmp_path, "train"))
-    assert all({"flac", "json"} <= set(s) for s in samples)
+    assert all({"wav", "json"} <= set(s) for s in samples)
     assert sum("txt" in s for s in samples) == sum("text" in meta(m) for m in read_split(tmp_path, "train").values())
 
 
@@ -132,11 +132,13 @@ def test_resampling_to_16k(ljspeech_mini: Path, tmp_path: Path) -> None:
 
 def test_wav_and_flac_hold_the_same_pcm16_samples(ljspeech_mini: Path, tmp_path: Path) -> None:
     untouched = dataclasses.replace(QUIET, normalize="none")
-    prepare_corpus(ljspeech_mini, tmp_path / "flac", untouched)
-    prepare_corpus(ljspeech_mini, tmp_path / "wav", dataclasses.replace(untouched, audio_format="wav"))
+    prepare_corpus(ljspeech_mini, tmp_path / "flac", dataclasses.replace(untouched, audio_format="flac"))
+    prepare_corpus(ljspeech_mini, tmp_path / "wav", untouched)
     flac, wav = read_corpus(tmp_path / "flac"), read_corpus(tmp_path / "wav")
     assert CorpusIndex.read(tmp_path / "wav").audio_format == "wav"
+    assert CorpusIndex.read(tmp_path / "flac").audio_format == "flac"
     assert all("wav" in m and "flac" not in m for m in wav.values())
+    assert all("flac" in m and "wav" not in m for m in flac.values())
     for key in flac:
         source, _ = soundfile.read(str(ljspeech_mini / "wavs" / f"{key}.wav"), dtype="int16")
         np.testing.assert_array_equal(decode(flac[key])[0], source)

@@ -33,7 +33,7 @@ def read_corpus(out: Path) -> dict[str, tuple[dict, np.ndarray]]:
                 for member in tar.getmembers():
                     key, _, ext = member.name.partition(".")
                     found.setdefault(key, {})[ext] = tar.extractfile(member).read()  # type: ignore[union-attr]
-    return {key: (json.loads(m["json"]), soundfile.read(io.BytesIO(m["flac"]), dtype="float32")[0])
+    return {key: (json.loads(m["json"]), soundfile.read(io.BytesIO(m["wav"]), dtype="float32")[0])
             for key, m in found.items()}
 
 
