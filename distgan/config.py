@@ -152,6 +152,9 @@ class LogConfig:
     # Validation audio, spectrogram images and validation metrics.
     audio_every_steps: int = 5000
     val_clips: int = 4
+    # Quality metrics computed on the validation clips at each validation (rank 0), from
+    # distgan.evaluation.metrics.METRICS; the f0 metrics (pYIN) cost ~0.5 s per clip.
+    val_metrics: list[str] = field(default_factory=lambda: ["mrstft", "pesq", "stoi"])
     progress_bar: bool = True
 
 

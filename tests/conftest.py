@@ -1,7 +1,9 @@
-"""Shared fixtures: the repository root and the optional real corpus in ../shared."""
+"""Shared fixtures: the repository root, the optional real corpus in ../shared, and a private
+cache folder for the synthetic corpus (tests never write to the user's ~/.cache)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,3 +18,16 @@ def ljspeech_mini() -> Path:
     if not (LJSPEECH_MINI / "metadata.csv").is_file():
         pytest.skip("../shared/data/ljspeech-mini is not present (fresh clone)")
     return LJSPEECH_MINI
+
+
+@pytest.fixture(scope="session", autouse=True)
+def distgan_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """DISTGAN_CACHE for this session, inherited by every subprocess the tests start."""
+    path = tmp_path_factory.mktemp("distgan-cache")
+    previous = os.environ.get("DISTGAN_CACHE")
+    os.environ["DISTGAN_CACHE"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("DISTGAN_CACHE", None)
+    else:
+        os.environ["DISTGAN_CACHE"] = previous

@@ -84,6 +84,11 @@ class Trainer:
         discriminator = Discriminators(cfg.model.discriminator)
         self.g, self.d, self.info = build_engines(cfg, generator, discriminator)
         device = self.info.device
+        info = self.info
+        mode = (f"DeepSpeed ZeRO-{info.deepspeed_stage}" if info.deepspeed_stage is not None
+                else "DDP" if info.world_size > 1 else "single process")
+        print(f"[distgan] rank {info.rank} of {info.world_size} (local rank {info.local_rank}) on {device}, "
+              f"{mode}, precision {cfg.train.precision}", flush=True)
         self.mel_input = MelSpectrogram(cfg.audio).to(device)
         self.mel_loss = MelSpectrogram.for_loss(cfg.audio).to(device)
 

@@ -1,0 +1,109 @@
+"""Running distgan as a user would (a subprocess per launch mode) and reading what it wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TINY = REPO_ROOT / "configs" / "tiny.yaml"
+LAUNCH = REPO_ROOT / "launch"
+
+# configs/tiny.yaml made cheaper still for tests: short segments, small batches, no workers,
+# every scalar logged every step, nothing periodic unless a test asks for it.
+FAST = [
+    "data.batch_size=2",
+    "data.segment_samples=4096",
+    "data.num_workers=0",
+    "log.progress_bar=false",
+    "log.every_steps=1",
+    "log.audio_every_steps=0",
+    "checkpoint.every_steps=0",
+    "faults.watchdog_minutes=0",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"})
+    env.update(extra)
+    return env
+
+
+def command(args: list[str], launcher: str | None = None, nproc: int = 2) -> list[str]:
+    """``distgan ARGS`` as one process, under torchrun, or under ``accelerate launch`` with a
+    config from launch/ (``launcher="accelerate:cpu_zero2.yaml"``)."""
+    if launcher is None:
+        return [sys.executable, "-m", "distgan", *args]
+    if launcher == "torchrun":
+        return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
+                "--master_port", str(free_port()), "-m", "distgan", *args]
+    if launcher.startswith("accelerate:"):
+        config = LAUNCH / launcher.split(":", 1)[1]
+        return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
+                "--main_process_port", str(free_port()), "-m", "distgan", *args]
+    raise ValueError(launcher)
+
+
+def run_distgan(args: list[str], launcher: str | None = None, nproc: int = 2, timeout: float = 300,
+                check: bool = True, **env: str) -> subprocess.CompletedProcess:
+    done = subprocess.run(command(args, launcher, nproc), cwd=REPO_ROOT, env=subprocess_env(**env),
+                          capture_output=True, text=True, timeout=timeout)
+    if check and done.returncode != 0:
+        raise AssertionError(f"distgan {' '.join(args)} exited {done.returncode}\n"
+                             f"--- stdout ---\n{done.stdout[-4000:]}\n--- stderr ---\n{done.stderr[-8000:]}")
+    return done
+
+
+def train_args(run_dir: Path, *overrides: str, config: Path = TINY) -> list[str]:
+    return ["train", "--config", str(config), "--run-dir", str(run_dir), *FAST, *overrides]
+
+
+def local_logs(run_dir: Path, rank: int = 0) -> list[dict]:
+    """Each rank's own unreduced scalars, one dict per log step."""
+    path = Path(run_dir) / "logs" / f"rank-{rank:05d}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def event_files(run_dir: Path) -> list[Path]:
+    return sorted(Path(run_dir).rglob("events.out.tfevents.*"))
+
+
+def read_events(run_dir: Path):
+    """TensorBoard's own reader over the run's event file(s)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (path,) = event_files(run_dir)
+    events = EventAccumulator(str(path), size_guidance={"scalars": 0, "audio": 0, "images": 0})
+    events.Reload()
+    return events
+
+
+def scalars(run_dir: Path) -> dict[str, dict[int, float]]:
+    events = read_events(run_dir)
+    return {tag: {e.step: e.value for e in events.Scalars(tag)} for tag in events.Tags()["scalars"]}
+
+
+def checkpoints(run_dir: Path) -> list[Path]:
+    return sorted((Path(run_dir) / "checkpoints").glob("step-*"))
+
+
+def rank_state(checkpoint: Path, rank: int) -> dict:
+    return torch.load(checkpoint / "ranks" / f"rank-{rank:05d}.pt", map_location="cpu", weights_only=False)
+
+
+def ddp_state(checkpoint: Path, model: str) -> dict:
+    """A DDP (or single-process) checkpoint's model, optimizer and scaler state."""
+    return torch.load(checkpoint / model / "state.pt", map_location="cpu", weights_only=False)
