@@ -90,7 +90,7 @@ class OptimizerConfig:
 
     lr: float = 2.0e-4
     betas: list[float] = field(default_factory=lambda: [0.8, 0.99])
-    eps: float = 1.0e-9
+    eps: float = 1.0e-8  # torch.optim.AdamW default, as in the HiFi-GAN code
     weight_decay: float = 0.01
     # Exponential decay, applied once per ``lr_decay_every`` (HiFi-GAN: 0.999 per epoch).
     lr_decay: float = 0.999
