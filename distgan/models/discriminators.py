@@ -35,6 +35,17 @@ MSD_LAYERS: tuple[tuple[int, int, int, int], ...] = (
 Output = tuple[torch.Tensor, list[torch.Tensor]]
 
 
+def _conv_stack(convs: nn.ModuleList, conv_post: nn.Module, x: torch.Tensor) -> Output:
+    """Leaky-ReLU conv stack; every activation and the logits are feature maps."""
+    features = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LRELU_SLOPE)
+        features.append(x)
+    x = conv_post(x)
+    features.append(x)
+    return torch.flatten(x, 1), features
+
+
 class PeriodDiscriminator(nn.Module):
     """Looks at every ``period``-th sample: ``[B, 1, T] -> (logits [B, N], feature maps)``.
 
@@ -62,14 +73,7 @@ class PeriodDiscriminator(nn.Module):
         batch, _, length = wave.shape
         if length % self.period:
             wave = F.pad(wave, (0, self.period - length % self.period), mode="reflect")
-        x = wave.view(batch, 1, -1, self.period)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            features.append(x)
-        x = self.conv_post(x)
-        features.append(x)
-        return torch.flatten(x, 1), features
+        return _conv_stack(self.convs, self.conv_post, wave.view(batch, 1, -1, self.period))
 
 
 class ScaleDiscriminator(nn.Module):
@@ -92,14 +96,7 @@ class ScaleDiscriminator(nn.Module):
         self.conv_post = norm(nn.Conv1d(channels[-1], 1, 3, padding=1))
 
     def forward(self, wave: torch.Tensor) -> Output:
-        x = wave
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            features.append(x)
-        x = self.conv_post(x)
-        features.append(x)
-        return torch.flatten(x, 1), features
+        return _conv_stack(self.convs, self.conv_post, wave)
 
 
 class MultiPeriodDiscriminator(nn.Module):

@@ -57,6 +57,15 @@ def _init_normal(conv: nn.Module) -> nn.Module:
     return conv
 
 
+def _dilated_convs(channels: int, kernel_size: int, dilations: list[int]) -> nn.ModuleList:
+    """One length-preserving, weight-normed conv per dilation."""
+    return nn.ModuleList(
+        weight_norm(_init_normal(nn.Conv1d(channels, channels, kernel_size, dilation=d,
+                                           padding=same_padding(kernel_size, d))))
+        for d in dilations
+    )
+
+
 class ResBlock1(nn.Module):
     """MRF block of V1/V2: per dilation, a dilated then an undilated conv, with a residual.
 
@@ -65,11 +74,7 @@ class ResBlock1(nn.Module):
 
     def __init__(self, channels: int, kernel_size: int, dilations: list[int]) -> None:
         super().__init__()
-        self.dilated = nn.ModuleList(
-            weight_norm(_init_normal(nn.Conv1d(channels, channels, kernel_size, dilation=d,
-                                               padding=same_padding(kernel_size, d))))
-            for d in dilations
-        )
+        self.dilated = _dilated_convs(channels, kernel_size, dilations)
         self.undilated = nn.ModuleList(
             weight_norm(_init_normal(nn.Conv1d(channels, channels, kernel_size,
                                                padding=same_padding(kernel_size))))
@@ -89,11 +94,7 @@ class ResBlock2(nn.Module):
 
     def __init__(self, channels: int, kernel_size: int, dilations: list[int]) -> None:
         super().__init__()
-        self.dilated = nn.ModuleList(
-            weight_norm(_init_normal(nn.Conv1d(channels, channels, kernel_size, dilation=d,
-                                               padding=same_padding(kernel_size, d))))
-            for d in dilations
-        )
+        self.dilated = _dilated_convs(channels, kernel_size, dilations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for dilated in self.dilated:
