@@ -66,6 +66,11 @@ def validation_clips(cfg: Config, info: ProcessInfo, spec: str) -> list[dict]:
             print(f"[distgan] no validation clips ({err}); validation audio is off")
         return []
     _check_rate(shards, cfg, "the validation shards")
+    if not cfg.data.val_shards and info.is_main:
+        train_urls = {shard.url for shard in resolve_shards(spec, "train").shards}
+        if {shard.url for shard in shards.shards} <= train_urls:
+            print(f"[distgan] {spec} has no held-out split: validation clips come from the training "
+                  "shards (set data.val_shards, or prepare with --val-count)")
     hop = cfg.audio.hop_length
     clips = []
     for clip in iter_validation(shards, sample_rate=cfg.audio.sample_rate, rank=info.rank,

@@ -26,9 +26,11 @@ SUMMED_OVER_RANKS = ("perf/audio_seconds_per_second",)
 
 class MetricLogger:
     def __init__(self, run_dir: Path, info: ProcessInfo, keys: list[str], count_keys: list[str],
-                 totals: dict[str, float] | None = None) -> None:
+                 totals: dict[str, float] | None = None, resumed_at: int | None = None) -> None:
         """``keys`` and ``count_keys``: every scalar and count this run may log, identical on all
-        ranks (they fix the layout of the reduced tensor); ``totals``: counts so far (resume)."""
+        ranks (they fix the layout of the reduced tensor); ``totals``: counts so far and
+        ``resumed_at``: the checkpoint's step, when resuming. TensorBoard then drops what an
+        interrupted run logged after that step, so a resumed curve has no overlapping tail."""
         self.info = info
         self.keys = sorted(keys)
         self.count_keys = sorted(count_keys)
@@ -45,7 +47,8 @@ class MetricLogger:
         if info.is_main:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"))
+            purge = resumed_at + 1 if resumed_at is not None else None
+            self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"), purge_step=purge)
 
     def add(self, values: dict[str, float | torch.Tensor]) -> None:
         """Accumulate one step's local values (a key absent this step is not counted)."""

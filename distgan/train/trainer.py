@@ -112,7 +112,8 @@ class Trainer:
                             "perf/peak_memory_mb"]
         if cfg.train.precision == "fp16":
             keys += ["loss_scale/g", "loss_scale/d"]
-        self.logger = MetricLogger(self.run_dir, self.info, keys, COUNT_KEYS, self.state.counts)
+        self.logger = MetricLogger(self.run_dir, self.info, keys, COUNT_KEYS, self.state.counts,
+                                   resumed_at=self.state.step if self.resumed_from else None)
         self.checkpoints = CheckpointWriter(self.run_dir, self.info, cfg.checkpoint.keep_last)
         self.stop_requested = lambda: False  # replaced by the caller (signals) when wanted
         self.watchdog = Watchdog(cfg.faults.watchdog_minutes, self.info.rank, self.run_dir / "logs")
