@@ -52,6 +52,8 @@ _REQUIRED_MODULE: dict[str, str] = {
 # Parallel WaveGAN's multi-resolution STFT loss uses three resolutions; these are
 # (n_fft, hop_length, win_length) at the scale of HiFi-GAN's 22.05 kHz, 1024-point mel.
 MRSTFT_RESOLUTIONS: tuple[tuple[int, int, int], ...] = ((512, 128, 512), (1024, 256, 1024), (2048, 512, 2048))
+# The widest STFT reflect-pads by half its size, so shorter clips cannot be scored.
+MIN_SCORED_SAMPLES = max(n_fft for n_fft, _, _ in MRSTFT_RESOLUTIONS)
 
 # Wide-band PESQ (ITU-T P.862.2) is defined at 16 kHz only.
 PESQ_SAMPLE_RATE = 16000

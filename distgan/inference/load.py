@@ -103,8 +103,13 @@ def read_exported(path: Path) -> tuple[dict[str, torch.Tensor], AudioConfig, Gen
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Vocoder:
-    """A ready-to-run vocoder (eval mode, weight norm removed) from any of distgan's outputs."""
+    """A ready-to-run vocoder (eval mode, weight norm removed) from any of distgan's outputs:
+    a run directory (its newest complete checkpoint), a checkpoint folder or an exported
+    ``.safetensors`` file. Its ``audio`` is the mel configuration the generator was trained with.
+    """
     path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or directory")
     if path.suffix == ".safetensors":
         state, audio, generator_cfg = read_exported(path)
         generator = HiFiGANGenerator(generator_cfg, n_mels=audio.n_mels)

@@ -3,7 +3,9 @@
 Inputs are wav files (copy-synthesis: their mel is computed with the model's own front end) or
 saved log-mel tensors, ``.npy`` or ``.pt``, shaped ``[n_mels, frames]`` or ``[1, n_mels, frames]``
 (what TTS acoustic models write). Inputs are sorted by length and batched; shorter ones in a
-batch are padded with the mel of silence and their output is cut back to ``frames * hop``.
+batch are padded with the mel of silence and their output is cut back to ``frames * hop``. The
+last frames of a padded input heard the padding, so they are computed again from the input's own
+end: every output is the one the input would get alone, whatever else is in its batch.
 A sample-rate or ``n_mels`` mismatch with the model is an error naming the file.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +21,10 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import torch
+from torch import nn
 
 from distgan.inference.load import Vocoder, load_generator
+from distgan.models.generator import HiFiGANGenerator
 
 SILENCE_LOG_MEL = math.log(1e-5)  # the clamp floor of the log-mel
 
@@ -29,17 +34,31 @@ class Item:
     source: Path
     mel: torch.Tensor  # [n_mels, frames]
 
+    @property
+    def frames(self) -> int:
+        return self.mel.shape[1]
+
+
+def _read_tensor(path: Path) -> torch.Tensor:
+    try:
+        value = torch.from_numpy(np.load(path)) if path.suffix == ".npy" else torch.load(path, map_location="cpu")
+    except (OSError, RuntimeError, ValueError, pickle.UnpicklingError) as err:
+        raise ValueError(f"{path}: not a readable {path.suffix} tensor ({err})") from err
+    if not torch.is_tensor(value):
+        raise ValueError(f"{path}: expected a tensor, found {type(value).__name__}")
+    return value
+
 
 def read_input(path: Path, vocoder: Vocoder) -> Item:
     audio = vocoder.audio
     if path.suffix in (".npy", ".pt"):
-        mel = torch.from_numpy(np.load(path)) if path.suffix == ".npy" else torch.load(path, map_location="cpu")
-        if not torch.is_tensor(mel):
-            raise ValueError(f"{path}: expected a tensor, found {type(mel).__name__}")
-        mel = mel.float().squeeze(0) if mel.dim() == 3 else mel.float()
+        mel = _read_tensor(path).float()
+        mel = mel.squeeze(0) if mel.dim() == 3 and mel.shape[0] == 1 else mel
         if mel.dim() != 2 or mel.shape[0] != audio.n_mels:
             raise ValueError(f"{path}: mel shape {tuple(mel.shape)} does not match the model's "
-                             f"n_mels={audio.n_mels} (expected [n_mels, frames])")
+                             f"n_mels={audio.n_mels} (expected [n_mels, frames] or [1, n_mels, frames])")
+        if mel.shape[1] == 0:
+            raise ValueError(f"{path}: the mel has no frames")
         return Item(path, mel)
     try:
         wave, rate = soundfile.read(path, dtype="float32", always_2d=True)
@@ -56,21 +75,53 @@ def read_input(path: Path, vocoder: Vocoder) -> Item:
     return Item(path, vocoder.encode(wave[:usable].unsqueeze(0).to(device))[0].cpu())
 
 
-def synthesize(vocoder: Vocoder, items: list[Item], batch_size: int, device: torch.device
-               ) -> list[tuple[Item, np.ndarray]]:
+def context_frames(generator: HiFiGANGenerator) -> int:
+    """Mel frames either side of a frame that can change its output samples (an upper bound).
+
+    Follows each convolution's reach through the stages: ``conv_pre`` in frames, then each
+    transposed convolution multiplies the reach by its stride and adds its own, and each stage's
+    residual blocks add the sum over their chained convolutions (the widest block counts).
+    """
+
+    def reach(conv: nn.Conv1d) -> int:
+        return (conv.kernel_size[0] - 1) // 2 * conv.dilation[0]
+
+    steps = reach(generator.conv_pre)
+    for i, up in enumerate(generator.ups):
+        kernel, stride, padding = up.kernel_size[0], up.stride[0], up.padding[0]
+        steps = steps * stride + max(padding, kernel - 1 - padding)
+        blocks = generator.resblocks[i * generator.num_kernels:(i + 1) * generator.num_kernels]
+        steps += max(sum(reach(conv) for conv in block.modules() if isinstance(conv, nn.Conv1d))
+                     for block in blocks)
+    steps += reach(generator.conv_post)
+    return math.ceil(steps / generator.hop_length) + 1
+
+
+def synthesize(vocoder: Vocoder, items: list[Item], batch_size: int, device: torch.device) -> list[np.ndarray]:
+    """One waveform ``[frames * hop]`` per item, in the order given, computed in length-sorted batches."""
     hop = vocoder.audio.hop_length
-    order = sorted(items, key=lambda item: item.mel.shape[1])
-    out = []
+    context = context_frames(vocoder.generator)
+    order = sorted(range(len(items)), key=lambda index: items[index].frames)
+    waves: list[np.ndarray] = [np.empty(0, np.float32)] * len(items)
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
-        frames = max(item.mel.shape[1] for item in batch)
+        frames = max(items[index].frames for index in batch)
         mels = torch.full((len(batch), vocoder.audio.n_mels, frames), SILENCE_LOG_MEL)
-        for i, item in enumerate(batch):
-            mels[i, :, : item.mel.shape[1]] = item.mel
-        waves = vocoder(mels.to(device)).float().cpu().numpy()
-        for i, item in enumerate(batch):
-            out.append((item, waves[i, : item.mel.shape[1] * hop]))
-    return out
+        for row, index in enumerate(batch):
+            mels[row, :, : items[index].frames] = items[index].mel
+        batch_waves = vocoder(mels.to(device)).float().cpu().numpy()
+        for row, index in enumerate(batch):
+            item = items[index]
+            wave = batch_waves[row, : item.frames * hop].copy()
+            if item.frames < frames:
+                # Only the last `context` frames can differ from a run on this item alone; redo
+                # them from its last 2 * context frames, far enough back to be exact themselves.
+                tail_mel = item.mel[:, -2 * context:].unsqueeze(0).to(device)
+                tail = vocoder(tail_mel).float().cpu().numpy()[0]
+                keep = min(item.frames, context) * hop
+                wave[-keep:] = tail[-keep:]
+            waves[index] = wave
+    return waves
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,25 +134,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.batch_size < 1:
+        print(f"distgan synthesize: --batch-size must be at least 1, got {args.batch_size}")
+        return 2
+    stems: dict[str, Path] = {}
+    for path in args.inputs:
+        if path.stem in stems:
+            print(f"distgan synthesize: {stems[path.stem]} and {path} would both write {path.stem}.wav")
+            return 2
+        stems[path.stem] = path
     device = torch.device(args.device)
-    vocoder = load_generator(args.checkpoint, device=device)
     try:
+        vocoder = load_generator(args.checkpoint, device=device)
         items = [read_input(path, vocoder) for path in args.inputs]
     except (ValueError, FileNotFoundError) as err:
         print(f"distgan synthesize: {err}")
         return 2
     start = time.perf_counter()
-    results = synthesize(vocoder, items, args.batch_size, device)
+    waves = synthesize(vocoder, items, args.batch_size, device)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     elapsed = time.perf_counter() - start
     args.out.mkdir(parents=True, exist_ok=True)
+    rate = vocoder.audio.sample_rate
     seconds = 0.0
-    for item, wave in results:
+    for item, wave in zip(items, waves, strict=True):
         path = args.out / f"{item.source.stem}.wav"
-        soundfile.write(path, np.clip(wave, -1, 1), vocoder.audio.sample_rate, subtype="PCM_16")
-        seconds += len(wave) / vocoder.audio.sample_rate
-        print(f"wrote {path} ({len(wave) / vocoder.audio.sample_rate:.2f} s)")
+        soundfile.write(path, np.clip(wave, -1, 1), rate, subtype="PCM_16")
+        seconds += len(wave) / rate
+        print(f"wrote {path} ({len(wave) / rate:.2f} s)")
     print(f"synthesized {seconds:.1f} s of audio in {elapsed:.2f} s on {device}: "
           f"real-time factor {elapsed / max(seconds, 1e-9):.4f} ({seconds / max(elapsed, 1e-9):.1f}x real time)")
     return 0

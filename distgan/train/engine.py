@@ -281,7 +281,9 @@ class ModelEngine:
             if path is None:
                 raise RuntimeError(f"DeepSpeed could not load the {self.name} checkpoint in {folder}")
             return
-        state = torch.load(folder / "state.pt", map_location=self.device, weights_only=False)
+        # To host memory first: load_state_dict copies onto the model's device, and "cpu:0" (the
+        # device Accelerate gives each CPU process of a multi-process run) is no map_location.
+        state = torch.load(folder / "state.pt", map_location="cpu", weights_only=False)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler is not None and state.get("scaler"):

@@ -1,17 +1,39 @@
 """Periodic listening and measuring: fixed validation clips through the current generator.
 
 Every rank runs the generator on the same clips (under ZeRO-3 its forward is a collective);
-rank 0 writes real and generated audio, their mel spectrograms as images, and ``val/mel_l1``.
-The real clips' audio and images are written once, at the first validation.
+rank 0 writes real and generated audio, their mel spectrograms as images, ``val/mel_l1``, and
+``val/<metric>`` (mean over the clips) for each of ``log.val_metrics``. Only rank 0 scores:
+the other ranks go on and wait for it at the next collective. The real clips' audio and images
+are written once, at the first validation.
 """
 
 from __future__ import annotations
 
 import torch
 
-from distgan.config import Config
+from distgan.config import Config, ConfigError
+from distgan.evaluation.metrics import METRICS, MIN_SCORED_SAMPLES, available_metrics, score, summarize
 from distgan.train.engine import ModelEngine, ProcessInfo
 from distgan.train.metrics import MetricLogger
+
+
+def scored_metrics(names: list[str], scores: bool) -> tuple[str, ...]:
+    """The metrics of ``log.val_metrics`` that this rank computes (none unless ``scores``).
+
+    An unknown name is a config error on every rank. ``mel_l1`` is left out because the validator
+    always writes it. Metrics whose package is missing are dropped, with a message saying why.
+    """
+    unknown = [name for name in names if name not in METRICS]
+    if unknown:
+        raise ConfigError(f"log.val_metrics: unknown metrics {unknown}; choose from {list(METRICS)}")
+    if not scores:
+        return ()
+    reasons = available_metrics()
+    wanted = [name for name in dict.fromkeys(names) if name != "mel_l1"]
+    for name in wanted:
+        if reasons[name]:
+            print(f"[distgan] validation metric {name} is skipped: {reasons[name]}", flush=True)
+    return tuple(name for name in wanted if not reasons[name])
 
 
 class Validator:
@@ -22,6 +44,8 @@ class Validator:
         self.clips = clips
         self.mel_input = mel_input
         self.mel_loss = mel_loss
+        validates = bool(clips) and cfg.log.audio_every_steps > 0
+        self.metrics = scored_metrics(cfg.log.val_metrics, info.is_main and validates)
         self._wrote_real = False
 
     @torch.no_grad()
@@ -40,6 +64,8 @@ class Validator:
         if not self.clips:
             return {}
         fakes = self.generate(generator)
+        if not self.info.is_main:
+            return {}
         sample_rate = self.cfg.audio.sample_rate
         errors = []
         for i, (clip, fake) in enumerate(zip(self.clips, fakes, strict=True)):
@@ -55,5 +81,16 @@ class Validator:
             logger.image(f"{tag}/mel_generated", self.mel_input(fake.unsqueeze(0).to(self.info.device))[0], step)
         self._wrote_real = True
         values = {"val/mel_l1": sum(errors) / len(errors)}
+        values.update(self.quality(fakes))
         logger.scalars(step, values)
         return values
+
+    def quality(self, fakes: list[torch.Tensor]) -> dict[str, float]:
+        """``val/<metric>``: the mean over the clips where the metric is defined."""
+        if not self.metrics:
+            return {}
+        # A non-finite output (a diverging generator) cannot be scored; its mel_l1 already shows it.
+        rows = [score(clip["audio"], fake, self.cfg.audio.sample_rate, self.cfg.audio, self.metrics)
+                for clip, fake in zip(self.clips, fakes, strict=True)
+                if len(fake) >= MIN_SCORED_SAMPLES and torch.isfinite(fake).all()]
+        return {f"val/{name}": stats["mean"] for name, stats in summarize(rows).items() if stats["count"]}

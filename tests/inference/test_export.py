@@ -1,0 +1,47 @@
+"""``distgan export``: plain fp32 safetensors with the config inside and in a YAML file beside it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+import yaml
+from safetensors import safe_open
+
+from distgan import cli
+from distgan.config import load_config
+from distgan.inference.load import CONFIG_METADATA_KEY, generator_state_dict
+from tests.inference.helpers import TRAINED_STEPS
+from tests.train.helpers import TINY, checkpoints, run_distgan
+
+
+def test_export_writes_weights_without_weight_norm_and_the_config(tiny_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "models" / "tiny.safetensors"
+    done = run_distgan(["export", str(tiny_run), str(out)])
+    assert f"wrote {out}" in done.stdout
+    cfg = load_config(TINY)
+    expected = {"audio": dataclasses.asdict(cfg.audio), "generator": dataclasses.asdict(cfg.model.generator)}
+
+    with safe_open(str(out), framework="pt") as f:
+        metadata = f.metadata()
+        tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 - safe_open is not a dict
+    assert json.loads(metadata[CONFIG_METADATA_KEY]) == expected
+    assert metadata["step"] == str(TRAINED_STEPS)
+    assert not [key for key in tensors if "parametrizations" in key]
+    assert {tensor.dtype for tensor in tensors.values()} == {torch.float32}
+    # Every training parameter is in the export, folded: 'x.parametrizations.weight.original0/1' -> 'x.weight'.
+    (checkpoint,) = checkpoints(tiny_run)
+    trained = {key.replace(".parametrizations.weight.original0", ".weight")
+               for key in generator_state_dict(checkpoint) if not key.endswith("original1")}
+    assert set(tensors) == trained
+
+    beside = yaml.safe_load(out.with_suffix(".yaml").read_text())
+    assert beside == {**expected, "step": TRAINED_STEPS}
+
+
+def test_export_needs_a_safetensors_name(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    assert cli.main(["export", str(tiny_run), str(tmp_path / "tiny.pt")]) == 2
+    assert "must end in .safetensors" in capsys.readouterr().out
+    assert not (tmp_path / "tiny.pt").exists()
