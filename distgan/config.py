@@ -26,6 +26,10 @@ class ConfigError(ValueError):
     """A config file or override is invalid; the message names the key."""
 
 
+# The columns of distgan.evaluation.metrics.METRICS (kept torch-free here; a test checks they agree).
+QUALITY_METRICS = ("mel_l1", "mrstft", "pesq", "stoi", "f0_rmse_cents", "f0_rmse_hz", "vuv_f1")
+
+
 @dataclass
 class AudioConfig:
     """Sample rate and mel-spectrogram parameters shared by data, model input and losses."""
@@ -369,6 +373,8 @@ def validate(cfg: Config) -> None:
     need(cfg.log.audio_every_steps >= 0, "log.audio_every_steps must be >= 0 (0 disables)")
     need(cfg.checkpoint.every_steps >= 0, "checkpoint.every_steps must be >= 0 (0: only at the end)")
     need(cfg.checkpoint.keep_last >= 1, "checkpoint.keep_last must be at least 1")
+    unknown = [name for name in cfg.log.val_metrics if name not in QUALITY_METRICS]
+    need(not unknown, f"log.val_metrics: unknown metrics {unknown}; choose from {list(QUALITY_METRICS)}")
     for model in ("generator", "discriminator"):
         o: OptimizerConfig = getattr(cfg.optim, model)
         need(o.lr > 0, f"optim.{model}.lr must be positive")

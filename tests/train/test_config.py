@@ -30,6 +30,7 @@ def test_overrides_reach_typed_fields() -> None:
     ("train.precision=fp8", "train.precision: 'fp8' is not one of ['no', 'bf16', 'fp16']"),
     ("train.max_steps", "not of the form section.key=value"),
     ("train=5", "expected a mapping"),
+    ("log.val_metrics=[pesq, mos]", "log.val_metrics: unknown metrics ['mos']"),
 ])
 def test_bad_overrides_name_the_key(override: str, message: str) -> None:
     with pytest.raises(ConfigError) as err:
@@ -97,3 +98,10 @@ def test_cli_reports_config_errors_before_starting(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "did you mean 'train.max_steps'" in done.stderr
     assert not (tmp_path / "run").exists()  # failed before creating anything
+
+
+def test_quality_metric_names_match_the_metrics_module() -> None:
+    from distgan.config import QUALITY_METRICS
+    from distgan.evaluation.metrics import METRICS
+
+    assert QUALITY_METRICS == METRICS
