@@ -21,24 +21,28 @@ def slurm_job_id() -> str | None:
 
 
 def request_requeue(run_dir: Path, step: int, reason: str) -> bool:
-    """Rank 0: record the request in the run directory and, under SLURM, requeue the job.
+    """Rank 0: under SLURM, requeue the job; then record the request in the run directory.
 
     The marker file lets the sbatch script tell a requeue from a failure even when a launcher
-    (torchrun, accelerate launch) turns the workers' exit status into its own.
+    (torchrun, accelerate launch) turns the workers' exit status into its own. It is written only
+    when nothing failed: had ``scontrol requeue`` failed, the job would end with status 0 and
+    never come back, a stopped run that looks finished. Outside SLURM it is written for whatever
+    wrapper restarts the run.
     """
     job_id = slurm_job_id()
+    if job_id is None:
+        print("[distgan] not under SLURM (no SLURM_JOB_ID): nothing to requeue")
+    else:
+        try:
+            done = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            print(f"[distgan] scontrol requeue {job_id} failed: {err}; the job will not come back by itself")
+            return False
+        if done.returncode != 0:
+            print(f"[distgan] scontrol requeue {job_id} failed ({done.returncode}): {done.stderr.strip()}; "
+                  "the job will not come back by itself")
+            return False
+        print(f"[distgan] requeued SLURM job {job_id}")
     marker = Path(run_dir) / REQUEUE_MARKER
     marker.write_text(json.dumps({"step": step, "reason": reason, "job_id": job_id, "time": time.time()}) + "\n")
-    if job_id is None:
-        print(f"[distgan] stopped at step {step} ({reason}); not under SLURM, nothing to requeue")
-        return False
-    try:
-        done = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        print(f"[distgan] scontrol requeue {job_id} failed: {err}")
-        return False
-    if done.returncode != 0:
-        print(f"[distgan] scontrol requeue {job_id} failed ({done.returncode}): {done.stderr.strip()}")
-        return False
-    print(f"[distgan] stopped at step {step} ({reason}); requeued SLURM job {job_id}")
-    return True
+    return job_id is not None

@@ -12,7 +12,10 @@
 
 cd "$PROJECT_DIR" || exit 1
 NNODES=${SLURM_NNODES:-1}
-MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
+# Not `scontrol ... | head -n 1`: under pipefail, scontrol still writing when head exits dies of
+# SIGPIPE and takes the job with it (status 141).
+HOSTS=$(scontrol show hostnames "$SLURM_JOB_NODELIST")
+MASTER_ADDR=${HOSTS%%$'\n'*}
 # A port per job, so that two jobs sharing a node do not collide.
 MASTER_PORT=${MASTER_PORT:-$((20000 + SLURM_JOB_ID % 20000))}
 export CONFIG DATA RUN_DIR LAUNCH_CONFIG LAUNCHER GPUS_PER_NODE ACTIVATE OVERRIDES NNODES MASTER_ADDR MASTER_PORT

@@ -22,12 +22,23 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+# The latest ``any_rank`` collective, held until the next one replaces it. Its tensor is freed
+# by whichever thread drops the collective last; freeing a tensor needs the GIL. Left to gloo's
+# worker thread just as the process exits (``any_rank`` is the last collective before exit 75
+# and exit 4), that thread finds Python finalizing and the process aborts (SIGABRT, "terminate
+# called without an active exception"). Held here, it is freed by the main thread. The process
+# group cannot simply be destroyed first: DDP keeps it alive.
+_latest_work: list[dist.Work] = []
+
+
 def any_rank(flag: bool, device: torch.device) -> bool:
     """True on every rank if ``flag`` is true on any rank (the agreement behind skips and stops)."""
     if not active():
         return flag
     value = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    work = dist.all_reduce(value, op=dist.ReduceOp.MAX, async_op=True)
+    work.wait()
+    _latest_work[:] = [work]
     return bool(value.item() > 0)
 
 

@@ -62,7 +62,7 @@ def main(args: argparse.Namespace) -> int:
         if trainer.info.is_main:
             print(f"[distgan] done at step {result.state.step}; checkpoint: {result.last_checkpoint}")
         return 0
-    from distgan.train.distributed import any_rank
+    from distgan.train.distributed import any_rank, barrier
 
     # A signal may have reached only some ranks: requeue if any of them was asked to.
     wants_requeue = any_rank(stop.wants_requeue, trainer.info.device)
@@ -72,4 +72,7 @@ def main(args: argparse.Namespace) -> int:
             request_requeue(args.run_dir, result.state.step, reason)
         stop.consume_stop_file()
         print(f"[distgan] stopped at step {result.state.step} ({reason}); checkpoint: {result.last_checkpoint}")
+    # Exit together, after rank 0 has requeued: a rank (and its launcher) exiting first with a
+    # non-zero status makes srun --kill-on-bad-exit, or torchrun's agent, stop rank 0 meanwhile.
+    barrier()
     return REQUEUE_EXIT_CODE

@@ -10,6 +10,7 @@ others say they are inside an update, waiting for it in a collective.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import os
 import sys
@@ -56,7 +57,22 @@ class Watchdog:
                         faulthandler.dump_traceback(file=f, all_threads=True)
                 except OSError:
                     pass
+                _flush_output()
                 os._exit(WATCHDOG_EXIT_CODE)
 
     def close(self) -> None:
         self._stop.set()
+
+
+def _flush_output(timeout: float = 5.0) -> None:
+    """Flush what the process printed before it hung: ``os._exit`` drops buffered output, and
+    under SLURM stdout is a file, so the last lines before a hang would be lost. In a thread of
+    its own, because a stuck main thread may hold a stream's lock; then it is given up."""
+    def flush() -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):  # closed or broken: nothing to save
+                stream.flush()
+
+    thread = threading.Thread(target=flush, name="distgan-watchdog-flush", daemon=True)
+    thread.start()
+    thread.join(timeout)
