@@ -173,9 +173,17 @@ class CheckpointWriter:
         return final
 
     def prune(self) -> None:
-        """Keep the newest ``keep_last`` complete checkpoints; drop stale temporary folders."""
-        complete = [path for path, _ in list_checkpoints(self.root.parent) if why_incomplete(path) is None]
-        for path in complete[self.keep_last:]:
+        """Keep the newest ``keep_last`` complete checkpoints; drop stale temporary folders.
+
+        Incomplete ``step-*`` folders older than the newest complete one (a kill while pruning
+        leaves one half-deleted) go too; a newer incomplete one is left for a person to look at.
+        """
+        found = list_checkpoints(self.root.parent)
+        complete = [path for path, _ in found if why_incomplete(path) is None]
+        newest = next((step for path, step in found if path == complete[0]), None) if complete else None
+        stale = [path for path, step in found
+                 if newest is not None and step < newest and path not in complete]
+        for path in complete[self.keep_last:] + stale:
             shutil.rmtree(path, ignore_errors=True)
         for path in self.root.glob(f"{_TMP_PREFIX}*"):
             shutil.rmtree(path, ignore_errors=True)

@@ -57,6 +57,11 @@ class MetricLogger:
             self._sums[i] += value.detach().to(torch.float64) if torch.is_tensor(value) else value
             self._counts[i] += 1
 
+    def discard_pending(self) -> None:
+        """Forget the scalars added since the last log (steps undone by a rollback); counts stay."""
+        self._sums[:] = 0
+        self._counts[:] = 0
+
     def count(self, deltas: dict[str, float]) -> None:
         """Add to counts (e.g. data samples skipped since the last batch)."""
         for key, value in deltas.items():

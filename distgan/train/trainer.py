@@ -121,7 +121,7 @@ class Trainer:
         distributed.barrier()  # every rank is set up before any of them polls for a stop
 
     # ------------------------------------------------------------------------------------------
-    def _restore(self, checkpoint: Checkpoint) -> None:
+    def _restore(self, checkpoint: Checkpoint, announce: bool = True) -> None:
         for engine in (self.g, self.d):
             engine.load(checkpoint.path / engine.name)
         saved = checkpoint.trainer_state()
@@ -136,7 +136,7 @@ class Trainer:
         if rank_state is not None and saved["world_size"] == self.info.world_size:
             set_rng_state(rank_state["rng"])
         self.resumed_from = checkpoint
-        if self.info.is_main:
+        if self.info.is_main and announce:
             print(f"[distgan] resumed from {checkpoint.path} (step {self.state.step})")
 
     def _batches(self):
@@ -181,6 +181,7 @@ class Trainer:
                 self.logger.count({f"data_skips/{r}": float(n) for r, n in zip(COUNTER_NAMES, skips, strict=True)})
                 if self.state.consecutive_skips >= cfg.faults.max_consecutive_skips:
                     self._handle_divergence(step)
+                    batches = self._batches()  # the restored data position
                     continue
 
                 if step % cfg.log.every_steps == 0 or step == max_steps:
@@ -226,7 +227,8 @@ class Trainer:
         lr_scale = self.state.lr_scale * factor
         if self.info.is_main:
             print(f"[distgan] {message}: rolling back to {checkpoint.path}, learning rates x{lr_scale:g}")
-        self._restore(checkpoint)
+        self._restore(checkpoint, announce=False)
+        self.logger.discard_pending()  # the abandoned steps' values; their counts stay
         self.state.lr_scale = lr_scale
         self.state.consecutive_skips = 0
         self.data = train_data.train_loader(self.cfg, self.info, train_data.corpus_spec(self.cfg, self.info),
@@ -288,9 +290,12 @@ class Trainer:
         One host synchronisation per update; a skipped update leaves the optimizer untouched.
         """
         bad = [name for name, value in terms.items() if not bool(torch.isfinite(value).item())]
-        if bad:
-            self._bad_term = ", ".join(bad) + f" (rank {self.info.rank})"
-        return not distributed.any_rank(bool(bad), self.info.device)
+        if not distributed.any_rank(bool(bad), self.info.device):
+            return True
+        # Rare, and every rank is here: tell every rank which terms failed where.
+        per_rank = distributed.all_gather_object(bad)
+        self._bad_term = ", ".join(f"{name} (rank {rank})" for rank, names in enumerate(per_rank) for name in names)
+        return False
 
     def _skip_update(self, engine: ModelEngine) -> None:
         engine.zero_grad()

@@ -51,8 +51,8 @@ def test_incomplete_checkpoints_are_reported_and_never_loaded(tmp_path: Path) ->
     save(writer, 1, models)
     newest = save(writer, 3, models)
     no_marker = save(writer, 4, models)
-    (no_marker / "COMPLETE").unlink()
     missing_engine = save(writer, 5, models)
+    (no_marker / "COMPLETE").unlink()
     shutil.rmtree(missing_engine / "discriminator")
     reports: list[str] = []
     found = latest_checkpoint(tmp_path, report=reports.append)
@@ -107,3 +107,12 @@ def test_deepspeed_checkpoint_from_another_world_size_is_refused(tmp_path: Path)
     # A missing rank shard makes it incomplete.
     (path / "generator" / "zero" / "zero_pp_rank_1_mp_rank_00_optim_states.pt").unlink()
     assert "lacks the optimizer shard of rank 1" in why_incomplete(path)
+
+
+def test_pruning_removes_incomplete_folders_older_than_the_newest_complete(tmp_path: Path) -> None:
+    writer = CheckpointWriter(tmp_path, INFO, keep_last=5)
+    models = engines()
+    half_deleted = save(writer, 1, models)  # as a kill while pruning it would leave it
+    shutil.rmtree(half_deleted / "generator")
+    save(writer, 2, models)
+    assert [step for _, step in list_checkpoints(tmp_path)] == [2]

@@ -173,8 +173,6 @@ def test_sigkill_at_random_moments_then_resume_matches_a_straight_run(tmp_path: 
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="checkpoint.py: prune() removes only complete checkpoints, so one "
-                                       "that a kill left half-deleted is kept forever")
 def test_a_checkpoint_half_deleted_by_a_kill_while_pruning_is_pruned_later(tmp_path: Path) -> None:
     # A kill during pruning (rank 0 deletes old checkpoints right after the rename) leaves an old
     # step folder without its marker or part of its files.
