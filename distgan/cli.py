@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # (words on the command line) -> (module, one-line help)
@@ -32,7 +33,27 @@ def _usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    status = _dispatch(list(sys.argv[1:] if argv is None else argv))
+    _exit_now_if_distributed(status)
+    return status
+
+
+def _exit_now_if_distributed(status: int) -> None:
+    """End a process-group member without interpreter finalization.
+
+    gloo's worker threads may free the last collective's tensors while Python finalizes; that
+    needs the GIL, the thread is unwound, and the process aborts ("terminate called without an
+    active exception", status 134) instead of returning ``status``, so a finished or requeued
+    run would read as a crash. Everything distgan writes is closed by now; skip finalization.
+    """
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+
+
+def _dispatch(argv: list[str]) -> int:
     for words, (module_name, help_text) in COMMANDS.items():
         if argv[: len(words)] == list(words):
             module = importlib.import_module(module_name)

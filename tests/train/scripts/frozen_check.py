@@ -1,0 +1,60 @@
+"""Launched under each launch mode: does a D update leave G alone, and a G update leave D alone?
+
+Runs the two halves of ``Trainer.train_step`` by hand for two steps and compares each model's full
+parameters (gathered under ZeRO-3) before and after each half. Spectral-norm buffers are not
+weights (the power iteration updates them on every training-mode forward), so only parameters
+count. Writes ``OUT/frozen-rank-N.json``.
+
+    accelerate launch --config_file launch/cpu_zero2.yaml tests/train/scripts/frozen_check.py RUN OUT [KEY=VALUE ...]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from distgan.config import load_config
+from distgan.train.engine import ModelEngine
+from distgan.train.trainer import Trainer
+
+TINY = Path(__file__).resolve().parents[3] / "configs" / "tiny.yaml"
+
+
+def parameters(engine: ModelEngine) -> dict[str, torch.Tensor]:
+    with engine.full_parameters() as model:
+        return {name: p.detach().float().clone() for name, p in model.named_parameters()}
+
+
+def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return all(torch.equal(a[name], b[name]) for name in a)
+
+
+def main(run_dir: str, out: str, overrides: list[str]) -> None:
+    trainer = Trainer(load_config(TINY, overrides), Path(run_dir))
+    batches = trainer._batches()
+    steps = []
+    for _ in range(2):
+        wave = next(batches)["audio"].to(trainer.info.device)
+        mel = trainer.mel_input(wave)
+        g0, d0 = parameters(trainer.g), parameters(trainer.d)
+        fake = trainer.generate(mel)
+        assert trainer.d_update([wave], [fake]) is not None
+        g1, d1 = parameters(trainer.g), parameters(trainer.d)
+        assert trainer.g_update([wave], [mel], [fake], adversarial=True) is not None
+        g2, d2 = parameters(trainer.g), parameters(trainer.d)
+        steps.append({"d_update_changed_d": not same(d0, d1), "d_update_changed_g": not same(g0, g1),
+                      "g_update_changed_g": not same(g1, g2), "g_update_changed_d": not same(d1, d2)})
+    info = trainer.info
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / f"frozen-rank-{info.rank}.json").write_text(json.dumps(
+        {"rank": info.rank, "world_size": info.world_size, "stage": info.deepspeed_stage, "steps": steps}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], sys.argv[3:])
+    sys.stdout.flush()
+    os._exit(0)  # as distgan's CLI does: no interpreter finalization under gloo (see distgan/cli.py)
