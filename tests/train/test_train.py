@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from distgan.data.prepare import PrepareOptions, prepare_corpus
 from tests.conftest import LJSPEECH_MINI
@@ -63,3 +64,20 @@ def test_each_precision_mode_trains(precision: str, tmp_path: Path) -> None:
         assert logs[-1]["loss_scale/g"] > 1 and logs[-1]["loss_scale/d"] > 1
     else:
         assert "loss_scale/g" not in logs[-1]
+
+
+def test_loop_options_shape_the_updates(tmp_path: Path) -> None:
+    # Two mel-only steps (no D, no adversarial terms), then D every step and G every second step,
+    # two batches per update, gradients clipped.
+    run_distgan(train_args(tmp_path, "train.max_steps=6", "train.mel_only_steps=2", "train.d_steps_per_g=2",
+                           "train.grad_accum=2", "optim.generator.grad_clip=1.0", "optim.discriminator.grad_clip=1.0"))
+    rows = {row["step"]: row for row in local_logs(tmp_path)}
+    for step in (1, 2):
+        assert "d/total" not in rows[step] and "g/adv" not in rows[step] and "g/mel" in rows[step]
+    for step in (3, 4, 5, 6):
+        assert "d/total" in rows[step]
+    # Steps are 0-based inside the loop: G updates at steps 2 and 4, logged as 3 and 5.
+    assert [step for step in (3, 4, 5, 6) if "g/total" in rows[step]] == [3, 5]
+    state = torch.load(sorted((tmp_path / "checkpoints").glob("step-*"))[-1] / "trainer.pt", weights_only=False)["state"]
+    # 6 steps x 2 batches over the synthetic corpus's 22 batches an epoch (batch 2).
+    assert (state["epoch"], state["batch_in_epoch"]) == (0, 12)
