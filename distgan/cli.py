@@ -1,4 +1,4 @@
-"""The ``distgan`` command: one table of subcommands, each implemented where its concern lives.
+"""The ``distgan`` command: one table of subcommands, each a module of ``distgan.commands``.
 
 A subcommand's module is imported only when it runs, so ``distgan --help`` does not import torch.
 Each module offers ``add_arguments(parser)`` and ``main(args) -> int``.
@@ -13,14 +13,14 @@ import sys
 
 # (words on the command line) -> (module, one-line help)
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
-    ("prepare",): ("distgan.data.prepare", "turn a corpus (folder, LJSpeech, JSONL) into WebDataset shards"),
-    ("train",): ("distgan.train.run", "train a GAN vocoder (one process, accelerate launch, torchrun)"),
-    ("demo",): ("distgan.train.demo", "train configs/tiny.yaml on the built-in corpus for a few minutes"),
-    ("export",): ("distgan.inference.export", "write a run's generator as plain fp32 safetensors"),
-    ("synthesize",): ("distgan.inference.synthesize", "turn wav files or mel tensors into audio"),
-    ("evaluate",): ("distgan.evaluation.evaluate", "score copy-synthesis against real audio"),
-    ("bench", "data"): ("distgan.data.bench", "streaming pipeline vs. a file-list loader"),
-    ("bench", "step"): ("distgan.train.bench", "distgan's training step vs. a plain PyTorch loop"),
+    ("prepare",): ("distgan.commands.prepare", "turn a corpus (folder, LJSpeech, JSONL) into WebDataset shards"),
+    ("train",): ("distgan.commands.train", "train a GAN vocoder (one process, accelerate launch, torchrun)"),
+    ("demo",): ("distgan.commands.demo", "train configs/tiny.yaml on the built-in corpus for a few minutes"),
+    ("export",): ("distgan.commands.export", "write a run's generator as plain fp32 safetensors"),
+    ("synthesize",): ("distgan.commands.synthesize", "turn wav files or mel tensors into audio"),
+    ("evaluate",): ("distgan.commands.evaluate", "score copy-synthesis against real audio"),
+    ("bench", "data"): ("distgan.commands.bench_data", "streaming pipeline vs. a file-list loader"),
+    ("bench", "step"): ("distgan.commands.bench_step", "distgan's training step vs. a plain PyTorch loop"),
 }
 
 

@@ -13,12 +13,17 @@ Both give identical values (PCM-16 scaled by 1/32768, as libsndfile does), which
 from __future__ import annotations
 
 import io
+import os
 import struct
+from pathlib import Path
 
 import numpy as np
 import soundfile
 
-_SOUNDFILE_ERRORS = (RuntimeError, ValueError, TypeError, OSError, EOFError)
+from distgan.data.format import is_audio_extension
+
+# What soundfile raises for unreadable input (libsndfile errors are RuntimeErrors).
+SOUNDFILE_ERRORS = (RuntimeError, ValueError, TypeError, OSError, EOFError)
 _PCM = 1
 _EXTENSIBLE = 0xFFFE
 # libsndfile's C functions as soundfile loads them (private names; None if a version lacks them).
@@ -80,7 +85,7 @@ class SoundFileReader:
     def __init__(self, data: bytes) -> None:
         try:
             self.handle = soundfile.SoundFile(io.BytesIO(data))
-        except _SOUNDFILE_ERRORS as err:
+        except SOUNDFILE_ERRORS as err:
             raise AudioFileError(f"{type(err).__name__}: {err}") from err
         self.samplerate, self.frames, self.channels = self.handle.samplerate, self.handle.frames, self.handle.channels
 
@@ -96,7 +101,7 @@ class SoundFileReader:
                 got = lib.sf_readf_float(self.handle._file, ffi.cast("float *", out.ctypes.data), count)
             else:
                 got = self.handle.read(count, dtype="float32", always_2d=True, out=out).shape[0]
-        except _SOUNDFILE_ERRORS as err:
+        except SOUNDFILE_ERRORS as err:
             raise AudioFileError(f"{type(err).__name__}: {err}") from err
         if got != count:
             raise AudioFileError(f"truncated audio: read {got} of {count} frames")
@@ -109,3 +114,13 @@ class SoundFileReader:
 def open_audio(data: bytes) -> Pcm16Wav | SoundFileReader:
     """A reader for ``data``; raises ``AudioFileError`` when no reader understands it."""
     return Pcm16Wav.parse(data) or SoundFileReader(data)
+
+
+def audio_files(folder: Path) -> list[Path]:
+    """Audio files below ``folder`` in path order, skipping hidden files and folders."""
+    found = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(root) / n for n in names
+                  if not n.startswith(".") and is_audio_extension(n.rpartition(".")[2])]
+    return sorted(found)

@@ -1,7 +1,7 @@
-"""The shard format and ``index.json``: the contract between ``distgan prepare`` and the stream.
+"""``index.json``: what a corpus folder holds, written by ``distgan prepare``, read by the stream.
 
-A corpus folder holds ``{split}-{NNNNNN}.tar`` shards and one ``index.json``. Each sample in a
-shard is a group of tar members sharing a key (WebDataset's convention):
+A corpus folder holds ``{split}-{NNNNNN}.tar`` shards and one ``index.json`` (the names are in
+``format.py``). Each sample in a shard is a group of tar members sharing a key:
 
 - ``KEY.flac`` or ``KEY.wav`` (PCM-16, or float for foreign shards): mono audio;
 - ``KEY.json``: ``{"key", "sample_rate", "samples", "duration", "channels", "speaker",
@@ -19,25 +19,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-INDEX_NAME = "index.json"
+from distgan.data.format import INDEX_NAME
+
 FORMAT_VERSION = 1
-AUDIO_EXTENSIONS = ("flac", "wav")
-_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
-
-
-def safe_key(name: str) -> str:
-    """Turn a relative path or id into a WebDataset-safe key ("a/b.c d" -> "a__b_c_d")."""
-    name = name.replace("/", "__").replace(os.sep, "__")
-    return _KEY_UNSAFE.sub("_", name).strip("_") or "sample"
-
-
-def shard_name(split: str, number: int) -> str:
-    return f"{split}-{number:06d}.tar"
 
 
 @dataclass

@@ -5,8 +5,8 @@
 - a folder holding ``index.json``, or the path of an ``index.json``: that split's shards, with
   the sample counts the index records (no shard is opened);
 - a folder without an index: all its ``*.tar`` files, sorted by name; except that when it holds
-  shards named the way ``distgan prepare`` names them (``train-000000.tar``, ``val-000000.tar``),
-  only the split's own are taken, so that a folder whose index was lost does not train on its
+  shards named the way ``distgan prepare`` names them (``format.SHARD_NAME``: ``train-000000.tar``,
+  ``val-000000.tar``), only the split's own are taken, so that a folder whose index was lost does not train on its
   validation clips (or validate on its training clips);
 - a brace pattern (``/data/train-{000000..000099}.tar``) or a single ``.tar`` path;
 - ``pipe:`` URLs (``pipe:aws s3 cp s3://b/train-{000..009}.tar -``), brace-expanded and opened
@@ -23,7 +23,6 @@ sample's index, which is what the epoch plan's ranges refer to.
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -32,11 +31,9 @@ from typing import BinaryIO
 
 import braceexpand
 
-from distgan.data.index import INDEX_NAME, CorpusIndex
-from distgan.data.tarreader import TarFormatError, TarMembers
-
-_SPLIT_SHARD = re.compile(r"^[A-Za-z]+-\d{6}\.tar$")  # distgan prepare's {split}-NNNNNN.tar
-_KEY_AND_EXT = re.compile(r"^((?:.*/|)[^./][^.]*)\.([^/]*)$")
+from distgan.data.format import INDEX_NAME, SHARD_NAME, split_member_name
+from distgan.data.index import CorpusIndex
+from distgan.data.tar import TarFormatError, TarMembers
 
 
 @dataclass(frozen=True)
@@ -125,10 +122,10 @@ def _folder_tars(folder: Path, split: str) -> list[Path]:
     tars = sorted(folder.glob("*.tar"))
     if not tars:
         raise FileNotFoundError(f"no {INDEX_NAME} and no .tar shards in folder {folder}")
-    split_named = [t for t in tars if _SPLIT_SHARD.match(t.name)]
-    if not split_named:
+    named = {t: SHARD_NAME.match(t.name) for t in tars}
+    if not any(named.values()):
         return tars
-    own = [t for t in split_named if t.name.startswith(f"{split}-")]
+    own = [t for t, match in named.items() if match and match["split"] == split]
     if not own:
         raise FileNotFoundError(f"no {split}-NNNNNN.tar shards (and no {INDEX_NAME}) in folder {folder}")
     return own
@@ -177,12 +174,6 @@ def _local_shards(paths: list[Path], spec: str) -> ShardSet:
 
 class ShardReadError(OSError):
     """A shard could not be opened or read to its end (missing, truncated, not a tar)."""
-
-
-def split_member_name(name: str) -> tuple[str | None, str]:
-    """``"dir/KEY.seg.flac"`` -> ``("dir/KEY", "seg.flac")``; ``(None, "")`` for names without one."""
-    match = _KEY_AND_EXT.match(name)
-    return (match.group(1), match.group(2)) if match else (None, "")
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""``distgan synthesize --checkpoint PATH INPUT... --out DIR``: wav or mel files in, wav files out.
+"""Reading synthesis inputs and running them through a vocoder in batches (``distgan synthesize``).
 
 Inputs are wav files (copy-synthesis: their mel is computed with the model's own front end) or
 saved log-mel tensors, ``.npy`` or ``.pt``, shaped ``[n_mels, frames]`` or ``[1, n_mels, frames]``
@@ -11,20 +11,17 @@ A sample-rate or ``n_mels`` mismatch with the model is an error naming the file.
 
 from __future__ import annotations
 
-import argparse
 import math
 import pickle
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile
 import torch
-from torch import nn
 
-from distgan.inference.load import Vocoder, load_generator
-from distgan.models.generator import HiFiGANGenerator
+from distgan.inference.load import Vocoder
+from distgan.models.generator import receptive_field
 
 SILENCE_LOG_MEL = math.log(1e-5)  # the clamp floor of the log-mel
 
@@ -75,32 +72,11 @@ def read_input(path: Path, vocoder: Vocoder) -> Item:
     return Item(path, vocoder.encode(wave[:usable].unsqueeze(0).to(device))[0].cpu())
 
 
-def context_frames(generator: HiFiGANGenerator) -> int:
-    """Mel frames either side of a frame that can change its output samples (an upper bound).
-
-    Follows each convolution's reach through the stages: ``conv_pre`` in frames, then each
-    transposed convolution multiplies the reach by its stride and adds its own, and each stage's
-    residual blocks add the sum over their chained convolutions (the widest block counts).
-    """
-
-    def reach(conv: nn.Conv1d) -> int:
-        return (conv.kernel_size[0] - 1) // 2 * conv.dilation[0]
-
-    steps = reach(generator.conv_pre)
-    for i, up in enumerate(generator.ups):
-        kernel, stride, padding = up.kernel_size[0], up.stride[0], up.padding[0]
-        steps = steps * stride + max(padding, kernel - 1 - padding)
-        blocks = generator.resblocks[i * generator.num_kernels:(i + 1) * generator.num_kernels]
-        steps += max(sum(reach(conv) for conv in block.modules() if isinstance(conv, nn.Conv1d))
-                     for block in blocks)
-    steps += reach(generator.conv_post)
-    return math.ceil(steps / generator.hop_length) + 1
-
-
 def synthesize(vocoder: Vocoder, items: list[Item], batch_size: int, device: torch.device) -> list[np.ndarray]:
     """One waveform ``[frames * hop]`` per item, in the order given, computed in length-sorted batches."""
     hop = vocoder.audio.hop_length
-    context = context_frames(vocoder.generator)
+    # Mel frames either side of a frame that can change its output samples.
+    context = max(receptive_field(vocoder.generator.cfg)) + 1
     order = sorted(range(len(items)), key=lambda index: items[index].frames)
     waves: list[np.ndarray] = [np.empty(0, np.float32)] * len(items)
     for start in range(0, len(order), batch_size):
@@ -122,47 +98,3 @@ def synthesize(vocoder: Vocoder, items: list[Item], batch_size: int, device: tor
                 wave[-keep:] = tail[-keep:]
             waves[index] = wave
     return waves
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, type=Path,
-                        help="run directory, checkpoint folder or exported .safetensors")
-    parser.add_argument("inputs", nargs="+", type=Path, help="wav files or .npy/.pt log-mel tensors")
-    parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-
-
-def main(args: argparse.Namespace) -> int:
-    if args.batch_size < 1:
-        print(f"distgan synthesize: --batch-size must be at least 1, got {args.batch_size}")
-        return 2
-    stems: dict[str, Path] = {}
-    for path in args.inputs:
-        if path.stem in stems:
-            print(f"distgan synthesize: {stems[path.stem]} and {path} would both write {path.stem}.wav")
-            return 2
-        stems[path.stem] = path
-    device = torch.device(args.device)
-    try:
-        vocoder = load_generator(args.checkpoint, device=device)
-        items = [read_input(path, vocoder) for path in args.inputs]
-    except (ValueError, FileNotFoundError) as err:
-        print(f"distgan synthesize: {err}")
-        return 2
-    start = time.perf_counter()
-    waves = synthesize(vocoder, items, args.batch_size, device)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elapsed = time.perf_counter() - start
-    args.out.mkdir(parents=True, exist_ok=True)
-    rate = vocoder.audio.sample_rate
-    seconds = 0.0
-    for item, wave in zip(items, waves, strict=True):
-        path = args.out / f"{item.source.stem}.wav"
-        soundfile.write(path, np.clip(wave, -1, 1), rate, subtype="PCM_16")
-        seconds += len(wave) / rate
-        print(f"wrote {path} ({len(wave) / rate:.2f} s)")
-    print(f"synthesized {seconds:.1f} s of audio in {elapsed:.2f} s on {device}: "
-          f"real-time factor {elapsed / max(seconds, 1e-9):.4f} ({seconds / max(elapsed, 1e-9):.1f}x real time)")
-    return 0

@@ -118,6 +118,7 @@ class HiFiGANGenerator(nn.Module):
             raise ValueError("upsample_kernel_sizes needs one entry per upsample rate")
         if cfg.resblock not in RESBLOCKS:
             raise ValueError(f"resblock must be one of {sorted(RESBLOCKS)}, got {cfg.resblock!r}")
+        self.cfg = cfg
         self.hop_length = math.prod(cfg.upsample_rates)
         self.num_kernels = len(cfg.resblock_kernel_sizes)
         width = cfg.upsample_initial_channel

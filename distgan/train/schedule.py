@@ -4,7 +4,8 @@ The loop sets each optimizer's learning rate from this every step instead of ste
 scheduler object: nothing to keep in sync across ranks or world sizes (an Accelerate-wrapped
 scheduler steps once per process per call), and a resumed run recomputes exactly the same value.
 HiFi-GAN's "decay 0.999 per epoch" is ``lr_decay_every: epoch``, where an epoch is one pass of
-every rank over its share of the shards (``batches_per_epoch`` steps).
+every rank over its share of the shards (``batches_per_epoch`` batches; with gradient
+accumulation a step takes ``batches_per_step`` of them, so an epoch is fewer steps).
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from __future__ import annotations
 from distgan.config import OptimizerConfig
 
 
-def learning_rate(optim: OptimizerConfig, step: int, batches_per_epoch: int) -> float:
-    """Learning rate for the update made at ``step`` (0-based)."""
+def learning_rate(optim: OptimizerConfig, step: int, batches_per_epoch: int, batches_per_step: int = 1) -> float:
+    """Learning rate for the update made at ``step`` (0-based): decayed once per epoch completed
+    before the step's first batch (or once per step), after a linear warm-up."""
     warmup = min(1.0, (step + 1) / optim.warmup_steps) if optim.warmup_steps > 0 else 1.0
-    decays = step // max(1, batches_per_epoch) if optim.lr_decay_every == "epoch" else step
+    per_epoch = optim.lr_decay_every == "epoch"
+    decays = step * batches_per_step // max(1, batches_per_epoch) if per_epoch else step
     return optim.lr * warmup * optim.lr_decay**decays

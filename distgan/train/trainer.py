@@ -1,18 +1,21 @@
-"""The GAN training loop: a discriminator update, then a generator update with D frozen.
+"""The GAN training loop around ``step.GANStep`` (a discriminator update, then a generator update).
 
 Read top to bottom: ``Trainer.__init__`` builds or resumes everything, ``fit`` is the loop,
-``d_update`` and ``g_update`` are the two halves of a step. Launch mode (one process, DDP,
-DeepSpeed ZeRO-1/2/3) lives behind ``ModelEngine``; the data position, RNG and counters live in
-``TrainState`` and the checkpoint. Nothing here knows about SLURM: a stop request (signal) is an
-input, and the caller turns ``TrainResult.requeue`` into an exit status.
+``train_step`` sets the learning rates and makes one step. The launch mode
+(one process, DDP, DeepSpeed ZeRO-1/2/3) lives behind ``ModelEngine`` (``engine.py``); the data
+position, RNG and counters live in ``TrainState`` and the checkpoint. Nothing here knows about
+SLURM: a stop request (signal, stop file, time budget) is a callable the caller passes in, and
+``TrainResult.stopped_early`` tells the caller a checkpoint was written before ``max_steps``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import resource
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,23 +23,38 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from distgan import losses
+from distgan import distributed
+from distgan.checkpoint.format import Checkpoint, latest_checkpoint
 from distgan.config import Config, dump_config
 from distgan.data.stream import COUNTER_NAMES
 from distgan.mel import MelSpectrogram
 from distgan.models.discriminators import Discriminators
 from distgan.models.generator import HiFiGANGenerator
-from distgan.train import data as train_data
-from distgan.train import distributed
-from distgan.train.checkpoint import Checkpoint, CheckpointWriter, latest_checkpoint, rng_state, set_rng_state
-from distgan.train.engine import ModelEngine, build_engines
-from distgan.train.metrics import MetricLogger
+from distgan.train import corpus
+from distgan.train.checkpoint import CheckpointWriter, rng_state, set_rng_state
+from distgan.train.engine import build_engines
+from distgan.train.logger import MetricLogger
 from distgan.train.schedule import learning_rate
+from distgan.train.step import GANStep
 from distgan.train.validation import Validator
 from distgan.train.watchdog import Watchdog
 
 LOSS_KEYS = ["d/real", "d/fake", "d/total", "g/adv", "g/fm", "g/mel", "g/total"]
 COUNT_KEYS = ["skipped_updates/d", "skipped_updates/g"] + [f"data_skips/{r}" for r in COUNTER_NAMES]
+# What the loop is doing, as the watchdog reports it; the keys are what a phase timer receives.
+PHASES = {
+    "step": "training step",
+    "data": "waiting for data",
+    "g_forward": "training step: generator forward",
+    "d_update": "training step: discriminator update",
+    "g_update": "training step: generator update",
+    "log": "reducing metrics over ranks",
+    "validation": "validation",
+    "stop_check": "agreeing on a stop request",
+    "checkpoint": "checkpoint",
+}
+
+PhaseTimer = Callable[[str], contextlib.AbstractContextManager]
 
 
 @dataclass
@@ -59,7 +77,7 @@ class NonFiniteError(RuntimeError):
 class TrainResult:
     state: TrainState
     last_checkpoint: Path | None
-    requeue: bool = False  # stopped early on request, after a checkpoint
+    stopped_early: bool = False  # a stop was requested; a checkpoint was written before max_steps
 
 
 def seed_everything(seed: int) -> None:
@@ -74,51 +92,68 @@ def _peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def _never() -> bool:
+    return False
+
+
+def _untimed(phase: str) -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext()
+
+
 class Trainer:
-    def __init__(self, cfg: Config, run_dir: Path) -> None:
+    """``stop_requested`` is polled at every step boundary (the ranks agree on it); ``phase_timer``
+    receives each phase of ``PHASES`` as it runs (``distgan bench step`` times them this way)."""
+
+    def __init__(self, cfg: Config, run_dir: Path, stop_requested: Callable[[], bool] = _never,
+                 phase_timer: PhaseTimer = _untimed) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
+        self.stop_requested = stop_requested
+        self.phase_timer = phase_timer
         # Same seed on every rank: both models start identical everywhere.
         seed_everything(cfg.train.seed)
         generator = HiFiGANGenerator(cfg.model.generator, n_mels=cfg.audio.n_mels)
         discriminator = Discriminators(cfg.model.discriminator)
         self.g, self.d, self.info = build_engines(cfg, generator, discriminator)
-        device = self.info.device
         info = self.info
         mode = (f"DeepSpeed ZeRO-{info.deepspeed_stage}" if info.deepspeed_stage is not None
                 else "DDP" if info.world_size > 1 else "single process")
-        print(f"[distgan] rank {info.rank} of {info.world_size} (local rank {info.local_rank}) on {device}, "
+        print(f"[distgan] rank {info.rank} of {info.world_size} (local rank {info.local_rank}) on {info.device}, "
               f"{mode}, precision {cfg.train.precision}", flush=True)
-        self.mel_input = MelSpectrogram(cfg.audio).to(device)
-        self.mel_loss = MelSpectrogram.for_loss(cfg.audio).to(device)
+        self.mel_input = MelSpectrogram(cfg.audio).to(info.device)
+        self.mel_loss = MelSpectrogram.for_loss(cfg.audio).to(info.device)
 
         self.state = TrainState()
         self.resumed_from: Checkpoint | None = None
-        checkpoint = latest_checkpoint(self.run_dir, self.info.world_size,
-                                       report=print if self.info.is_main else lambda _: None)
+        checkpoint = latest_checkpoint(self.run_dir, info.world_size, report=print if info.is_main else _quiet)
         if checkpoint is not None:
             self._restore(checkpoint)
-        if self.info.is_main:
+        if info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(dump_config(cfg))
 
-        spec = train_data.corpus_spec(cfg, self.info)
-        self.data = train_data.train_loader(cfg, self.info, spec, self.state.epoch, self.state.batch_in_epoch)
+        self.corpus = corpus.corpus_spec(cfg, info)
+        self.data = corpus.train_loader(cfg, info, self.corpus, self.state.epoch, self.state.batch_in_epoch)
         self.batches_per_epoch = self.data.batches_per_epoch
-        self.validator = Validator(cfg, self.info, train_data.validation_clips(cfg, self.info, spec),
+        self.validator = Validator(cfg, info, corpus.validation_clips(cfg, info, self.corpus),
                                    self.mel_input, self.mel_loss)
         keys = LOSS_KEYS + ["grad_norm/g", "grad_norm/d", "lr/g", "lr/d", "perf/steps_per_second",
-                            "perf/audio_seconds_per_second", "perf/data_wait_fraction",
-                            "perf/peak_memory_mb"]
+                            "perf/audio_seconds_per_second", "perf/data_wait_fraction", "perf/peak_memory_mb"]
         if cfg.train.precision == "fp16":
             keys += ["loss_scale/g", "loss_scale/d"]
-        self.logger = MetricLogger(self.run_dir, self.info, keys, COUNT_KEYS, self.state.counts,
+        self.logger = MetricLogger(self.run_dir, info, keys, COUNT_KEYS, self.state.counts,
                                    resumed_at=self.state.step if self.resumed_from else None)
-        self.checkpoints = CheckpointWriter(self.run_dir, self.info, cfg.checkpoint.keep_last)
-        self.stop_requested = lambda: False  # replaced by the caller (signals) when wanted
-        self.watchdog = Watchdog(cfg.faults.watchdog_minutes, self.info.rank, self.run_dir / "logs")
-        self._bad_term = ""
+        self.checkpoints = CheckpointWriter(self.run_dir, info, cfg.checkpoint.keep_last)
+        self.watchdog = Watchdog(cfg.faults.watchdog_minutes, info.rank, self.run_dir / "logs")
+        self.gan_step = GANStep(cfg, self.g, self.d, info, self.mel_input, self.mel_loss, self._phase,
+                                self.logger.count)
         distributed.barrier()  # every rank is set up before any of them polls for a stop
+
+    @contextlib.contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        self.watchdog.beat(PHASES[name], self.state.step)
+        with self.phase_timer(name):
+            yield
 
     # ------------------------------------------------------------------------------------------
     def _restore(self, checkpoint: Checkpoint, announce: bool = True) -> None:
@@ -126,20 +161,21 @@ class Trainer:
             engine.load(checkpoint.path / engine.name)
         saved = checkpoint.trainer_state()
         self.state = TrainState(**saved["state"])
-        if saved["world_size"] != self.info.world_size:
+        same_world = saved["world_size"] == self.info.world_size
+        if not same_world:
             # Each rank's share of an epoch depends on the world size: restart the epoch's order.
             self.state.batch_in_epoch = 0
             if self.info.is_main:
                 print(f"[distgan] world size changed {saved['world_size']} -> {self.info.world_size}: "
                       f"epoch {self.state.epoch} restarts from its first batch")
         rank_state = checkpoint.rank_state(self.info.rank)
-        if rank_state is not None and saved["world_size"] == self.info.world_size:
+        if rank_state is not None and same_world:
             set_rng_state(rank_state["rng"])
         self.resumed_from = checkpoint
         if self.info.is_main and announce:
             print(f"[distgan] resumed from {checkpoint.path} (step {self.state.step})")
 
-    def _batches(self):
+    def _batches(self) -> Iterator[dict]:
         """Batches across epochs; the data position advances as each batch is taken."""
         while True:
             for batch in self.data.next_epoch():
@@ -151,61 +187,22 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------
     def fit(self) -> TrainResult:
-        cfg, info = self.cfg, self.info
-        max_steps = cfg.train.max_steps
-        batches = self._batches()
+        max_steps = self.cfg.train.max_steps
         bar = (tqdm(total=max_steps, initial=self.state.step, dynamic_ncols=True, desc="train")
-               if info.is_main and cfg.log.progress_bar else None)
+               if self.info.is_main and self.cfg.log.progress_bar else None)
         last_checkpoint = self.resumed_from.path if self.resumed_from else None
-        requeue = False
+        stop = False
+        batches = self._batches()
         try:
-            while self.state.step < max_steps:
-                start = time.perf_counter()
-                self.watchdog.beat("waiting for data", self.state.step)
-                micro_batches = [next(batches) for _ in range(cfg.train.grad_accum)]
-                data_time = time.perf_counter() - start
-                self.watchdog.beat("training step (D and G updates, collectives)")
-                values = self.train_step(micro_batches)
-                step_time = time.perf_counter() - start
-                self.state.step += 1
-                step = self.state.step
-                samples = sum(b["audio"].shape[0] for b in micro_batches)
-                values.update({
-                    "perf/steps_per_second": 1.0 / step_time,
-                    "perf/audio_seconds_per_second": samples * cfg.data.segment_samples
-                    / cfg.audio.sample_rate / step_time,
-                    "perf/data_wait_fraction": data_time / step_time,
-                })
-                self.logger.add(values)
-                skips = sum(b["skips"] for b in micro_batches).tolist()
-                self.logger.count({f"data_skips/{r}": float(n) for r, n in zip(COUNTER_NAMES, skips, strict=True)})
-                if self.state.consecutive_skips >= cfg.faults.max_consecutive_skips:
-                    self._handle_divergence(step)
-                    batches = self._batches()  # the restored data position
-                    continue
-
-                if step % cfg.log.every_steps == 0 or step == max_steps:
-                    self.logger.add({"perf/peak_memory_mb": _peak_memory_mb(info.device)})
-                    reduced = self.logger.reduce(step)
-                    self.logger.scalars(step, reduced)
-                    if bar is not None:
-                        bar.set_postfix({k.split("/")[-1]: f"{reduced[k]:.3g}" for k in
-                                         ("d/total", "g/mel", "perf/audio_seconds_per_second") if k in reduced})
-                if cfg.log.audio_every_steps and step % cfg.log.audio_every_steps == 0:
-                    self.watchdog.beat("validation")
-                    self.validator.run(self.g, self.logger, step)
-                if bar is not None:
-                    bar.update(1)
-                stop = distributed.any_rank(self.stop_requested(), info.device)
-                periodic = cfg.checkpoint.every_steps and step % cfg.checkpoint.every_steps == 0
-                # Never checkpoint inside a streak of non-finite updates: the weights may be bad,
-                # and the last good checkpoint is what a rollback or a restart needs.
-                if (periodic or stop or step == max_steps) and self.state.consecutive_skips == 0:
-                    self.watchdog.beat("checkpoint")
-                    last_checkpoint = self.save_checkpoint()
-                if stop and step < max_steps:
-                    requeue = True
-                    break
+            while self.state.step < max_steps and not stop:
+                with self._phase("step"):
+                    if not self._step(batches):
+                        batches = self._batches()  # rolled back: the restored data position
+                        continue
+                    self._log_and_validate(bar)
+                    with self._phase("stop_check"):
+                        stop = distributed.any_rank(self.stop_requested(), self.info.device)
+                    last_checkpoint = self._maybe_checkpoint(stop) or last_checkpoint
             if last_checkpoint is None or self.state.step == 0:
                 last_checkpoint = self.save_checkpoint()
         finally:
@@ -213,14 +210,65 @@ class Trainer:
             if bar is not None:
                 bar.close()
             self.logger.close()
-        return TrainResult(self.state, last_checkpoint, requeue)
+        return TrainResult(self.state, last_checkpoint, stopped_early=stop and self.state.step < max_steps)
+
+    def _step(self, batches: Iterator[dict]) -> bool:
+        """Take the batches and make one step; False when it ended in a rollback."""
+        cfg = self.cfg
+        start = time.perf_counter()
+        with self._phase("data"):
+            micro_batches = [next(batches) for _ in range(cfg.train.grad_accum)]
+        data_time = time.perf_counter() - start
+        values = self.train_step(micro_batches)
+        step_time = time.perf_counter() - start
+        self.state.step += 1
+        samples = sum(b["audio"].shape[0] for b in micro_batches)
+        values.update({
+            "perf/steps_per_second": 1.0 / step_time,
+            "perf/audio_seconds_per_second": samples * cfg.data.segment_samples / cfg.audio.sample_rate / step_time,
+            "perf/data_wait_fraction": data_time / step_time,
+        })
+        self.logger.add(values)
+        skips = sum(b["skips"] for b in micro_batches).tolist()
+        self.logger.count({f"data_skips/{r}": float(n) for r, n in zip(COUNTER_NAMES, skips, strict=True)})
+        if self.state.consecutive_skips >= cfg.faults.max_consecutive_skips:
+            self._handle_divergence(self.state.step)
+            return False
+        return True
+
+    def _log_and_validate(self, bar: tqdm | None) -> None:
+        step, log = self.state.step, self.cfg.log
+        if step % log.every_steps == 0 or step == self.cfg.train.max_steps:
+            self.logger.add({"perf/peak_memory_mb": _peak_memory_mb(self.info.device)})
+            with self._phase("log"):
+                reduced = self.logger.reduce(step)
+            self.logger.scalars(step, reduced)
+            if bar is not None:
+                shown = {"d/total": "d_loss", "g/mel": "mel_l1", "perf/audio_seconds_per_second": "audio_s/s"}
+                bar.set_postfix({label: f"{reduced[key]:.3g}" for key, label in shown.items() if key in reduced})
+        if log.val_every_steps and step % log.val_every_steps == 0:
+            with self._phase("validation"):
+                self.validator.run(self.g, self.logger, step)
+        if bar is not None:
+            bar.update(1)
+
+    def _maybe_checkpoint(self, stop: bool) -> Path | None:
+        step = self.state.step
+        every = self.cfg.checkpoint.every_steps
+        due = (every and step % every == 0) or stop or step == self.cfg.train.max_steps
+        # Never checkpoint inside a streak of non-finite updates: the weights may be bad, and
+        # the last good checkpoint is what a rollback or a restart needs.
+        if not due or self.state.consecutive_skips:
+            return None
+        with self._phase("checkpoint"):
+            return self.save_checkpoint()
 
     def _handle_divergence(self, step: int) -> None:
         """After too many consecutive non-finite updates: roll back with a lower LR, or stop."""
         factor = self.cfg.faults.rollback_lr_factor
-        checkpoint = latest_checkpoint(self.run_dir, self.info.world_size, report=lambda _: None)
+        checkpoint = latest_checkpoint(self.run_dir, self.info.world_size, report=_quiet)
         message = (f"{self.state.consecutive_skips} consecutive updates skipped for non-finite values, "
-                   f"last at step {step} in {self._bad_term}")
+                   f"last at step {step} in {self.gan_step.bad_terms}")
         if factor is None or checkpoint is None:
             where = f"; last good checkpoint: {checkpoint.path}" if checkpoint else ""
             raise NonFiniteError(f"stopping: {message}{where}")
@@ -231,126 +279,21 @@ class Trainer:
         self.logger.discard_pending()  # the abandoned steps' values; their counts stay
         self.state.lr_scale = lr_scale
         self.state.consecutive_skips = 0
-        self.data = train_data.train_loader(self.cfg, self.info, train_data.corpus_spec(self.cfg, self.info),
-                                            self.state.epoch, self.state.batch_in_epoch)
+        self.data = corpus.train_loader(self.cfg, self.info, self.corpus, self.state.epoch,
+                                        self.state.batch_in_epoch)
 
     # ------------------------------------------------------------------------------------------
     def train_step(self, micro_batches: list[dict]) -> dict[str, torch.Tensor | float]:
-        cfg, step = self.cfg, self.state.step
-        train_d = step >= cfg.train.mel_only_steps
-        train_g = not train_d or step % cfg.train.d_steps_per_g == 0
+        """One step on ``train.grad_accum`` batches at the scheduled learning rates (``step.py``)."""
         values: dict[str, torch.Tensor | float] = {}
-        for engine, optim, key in ((self.g, cfg.optim.generator, "lr/g"),
-                                   (self.d, cfg.optim.discriminator, "lr/d")):
-            lr = learning_rate(optim, step, self.batches_per_epoch) * self.state.lr_scale
-            engine.set_lr(lr)
-            values[key] = lr
-        device = self.info.device
-        waves = [b["audio"].to(device, non_blocking=True) for b in micro_batches]
-        mels = [self.mel_input(w) for w in waves]
-        # With one micro-batch, G's forward is shared by both halves (as HiFi-GAN does);
-        # with more, the G half recomputes it rather than holding every graph.
-        share_forward = train_g and len(waves) == 1
-        fakes = []
-        skipped = False
-        if train_d:
-            with torch.set_grad_enabled(share_forward):
-                fakes = [self.generate(mel) for mel in mels]
-            d_values = self.d_update(waves, fakes)
-            skipped |= d_values is None
-            values.update(d_values or {})
-        if train_g:
-            g_values = self.g_update(waves, mels, fakes if share_forward else None, adversarial=train_d)
-            skipped |= g_values is None
-            values.update(g_values or {})
+        for engine, optim in ((self.g, self.cfg.optim.generator), (self.d, self.cfg.optim.discriminator)):
+            lr = learning_rate(optim, self.state.step, self.batches_per_epoch, self.cfg.train.grad_accum)
+            engine.set_lr(lr * self.state.lr_scale)
+            values[f"lr/{engine.name[0]}"] = lr * self.state.lr_scale
+        waves = [b["audio"].to(self.info.device, non_blocking=True) for b in micro_batches]
+        step_values, skipped = self.gan_step(waves, self.state.step)
         self.state.consecutive_skips = self.state.consecutive_skips + 1 if skipped else 0
-        for engine, key in ((self.g, "loss_scale/g"), (self.d, "loss_scale/d")):
-            scale = engine.loss_scale()
-            if scale is not None:
-                values[key] = scale
-        return values
-
-    def generate(self, mel: torch.Tensor) -> torch.Tensor:
-        """Waveform ``[B, 1, T]`` from log-mel ``[B, n_mels, frames]`` through the training module."""
-        with self.g.autocast():
-            return self.g.module(mel.to(self.g.input_dtype))
-
-    def _discriminate(self, module: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor):
-        """D on real and fake in one batch; returns (real_logits, fake_logits, real_feats, fake_feats)."""
-        batch = torch.cat([real.unsqueeze(1).to(self.d.input_dtype), fake.to(self.d.input_dtype)])
-        with self.d.autocast():
-            logits, feats = module(batch)
-        n = real.shape[0]
-        return ([x[:n] for x in logits], [x[n:] for x in logits],
-                [[f[:n] for f in fs] for fs in feats], [[f[n:] for f in fs] for fs in feats])
-
-    def _all_finite(self, terms: dict[str, torch.Tensor]) -> bool:
-        """Whether every rank's loss terms are finite: all ranks skip an update together or none does.
-
-        One host synchronisation per update; a skipped update leaves the optimizer untouched.
-        """
-        bad = [name for name, value in terms.items() if not bool(torch.isfinite(value).item())]
-        if not distributed.any_rank(bool(bad), self.info.device):
-            return True
-        # Rare, and every rank is here: tell every rank which terms failed where.
-        per_rank = distributed.all_gather_object(bad)
-        self._bad_term = ", ".join(f"{name} (rank {rank})" for rank, names in enumerate(per_rank) for name in names)
-        return False
-
-    def _skip_update(self, engine: ModelEngine) -> None:
-        engine.zero_grad()
-        # Each rank adds 1/world_size: the reduced total counts the update once.
-        self.logger.count({f"skipped_updates/{engine.name[0]}": 1.0 / self.info.world_size})
-
-    def d_update(self, waves: list[torch.Tensor], fakes: list[torch.Tensor]) -> dict | None:
-        """One discriminator update on real vs. generated (detached) audio; None if skipped."""
-        kind = self.cfg.loss.adversarial
-        values: dict[str, torch.Tensor | float] = {}
-        for i, (wave, fake) in enumerate(zip(waves, fakes, strict=True)):
-            real_logits, fake_logits, _, _ = self._discriminate(self.d.module, wave, fake.detach())
-            d_real, d_fake = losses.discriminator_adversarial_loss(real_logits, fake_logits, kind)
-            d_loss = d_real + d_fake
-            if not self._all_finite({"d/real": d_real, "d/fake": d_fake}):
-                self._skip_update(self.d)
-                return None
-            with self.d.accumulating(last=i == len(waves) - 1):
-                self.d.backward(d_loss)
-            values = {"d/real": d_real.detach(), "d/fake": d_fake.detach(), "d/total": d_loss.detach()}
-        result = self.d.step()
-        values["grad_norm/d"] = result.grad_norm
-        if result.skipped:
-            self.logger.count({"skipped_updates/d": 1.0 / self.info.world_size})
-        return values
-
-    def g_update(self, waves: list[torch.Tensor], mels: list[torch.Tensor],
-                 fakes: list[torch.Tensor] | None, adversarial: bool) -> dict | None:
-        """One generator update (mel L1, plus adversarial and feature matching after the warm-up)."""
-        cfg = self.cfg.loss
-        values: dict[str, torch.Tensor | float] = {}
-        for i, (wave, mel) in enumerate(zip(waves, mels, strict=True)):
-            fake = fakes[i] if fakes is not None else self.generate(mel)
-            terms = {"g/mel": losses.mel_l1_loss(self.mel_loss(wave), self.mel_loss(fake.squeeze(1)))}
-            if adversarial:
-                # D frozen, and called unwrapped: no DDP hooks, and no gradient into its engine.
-                with self.d.frozen():
-                    _, fake_logits, real_feats, fake_feats = self._discriminate(self.d.model, wave, fake)
-                terms["g/adv"] = losses.generator_adversarial_loss(fake_logits, cfg.adversarial)
-                terms["g/fm"] = losses.feature_matching_loss(real_feats, fake_feats)
-            if not self._all_finite(terms):
-                self._skip_update(self.g)
-                return None
-            g_loss = cfg.mel_weight * terms["g/mel"]
-            if adversarial:
-                g_loss = g_loss + cfg.adv_weight * terms["g/adv"] + cfg.fm_weight * terms["g/fm"]
-            with self.g.accumulating(last=i == len(waves) - 1):
-                self.g.backward(g_loss)
-            values = {name: value.detach() for name, value in terms.items()}
-            values["g/total"] = g_loss.detach()
-        result = self.g.step()
-        values["grad_norm/g"] = result.grad_norm
-        if result.skipped:
-            self.logger.count({"skipped_updates/g": 1.0 / self.info.world_size})
-        return values
+        return values | step_values
 
     # ------------------------------------------------------------------------------------------
     def weight_fingerprint(self) -> dict[str, str]:
@@ -373,3 +316,6 @@ class Trainer:
         return self.checkpoints.save(self.state.step, (self.g, self.d), trainer_state, rank_state,
                                      dump_config(self.cfg))
 
+
+def _quiet(_: str) -> None:
+    pass

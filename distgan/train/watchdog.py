@@ -1,8 +1,9 @@
 """Exit instead of hanging: a rank that makes no progress for too long reports itself and dies.
 
 A hung collective or a dead data source otherwise holds every GPU of the job until the time
-limit. The loop calls ``beat(phase)`` as it moves on (waiting for data, D update, G update,
-validation, checkpoint); a daemon thread checks the time since the last beat. When it exceeds the
+limit. The loop calls ``beat(phase)`` as it enters each phase (``trainer.PHASES``: waiting for
+data, the generator forward, the D and G updates, reducing metrics, validation, agreeing on a
+stop, checkpoint); a daemon thread checks the time since the last beat. When it exceeds the
 limit, the rank prints (and writes to ``RUN_DIR/logs/watchdog-rank-N.txt``) the phase it is stuck
 in and exits with ``WATCHDOG_EXIT_CODE``. The rank that stalled says e.g. "waiting for data"; the
 others say they are inside an update, waiting for it in a collective.

@@ -14,7 +14,8 @@ import numpy as np
 import soundfile
 import webdataset as wds
 
-from distgan.data.index import CorpusIndex, ShardEntry, SplitEntry, shard_name
+from distgan.data.format import shard_name
+from distgan.data.index import CorpusIndex, ShardEntry, SplitEntry
 
 SAMPLE_RATE = 8000
 

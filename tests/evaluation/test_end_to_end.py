@@ -21,7 +21,7 @@ STEPS = 4
 @pytest.mark.slow
 def test_train_export_synthesize_evaluate(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    run_distgan(train_args(run, f"train.max_steps={STEPS}", "log.audio_every_steps=2", "log.val_clips=2",
+    run_distgan(train_args(run, f"train.max_steps={STEPS}", "log.val_every_steps=2", "log.val_clips=2",
                            f"log.val_metrics=[{','.join(VAL_METRICS)}]"))
     assert [path.name for path in checkpoints(run)] == [f"step-{STEPS:08d}"]
     values = scalars(run)

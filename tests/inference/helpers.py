@@ -9,8 +9,8 @@ import torch
 
 from distgan.config import SyntheticConfig
 from distgan.data.shards import resolve_shards
+from distgan.data.stream.utterances import iter_utterances
 from distgan.data.synthetic import ensure_synthetic_corpus
-from distgan.data.validation import iter_validation
 from tests.train.helpers import checkpoints, run_distgan, train_args
 
 SAMPLE_RATE = 22050  # configs/tiny.yaml
@@ -38,4 +38,4 @@ def val_clips() -> dict[str, torch.Tensor]:
     """The synthetic corpus's validation clips, key -> waveform [T], in key order."""
     shards = resolve_shards(str(synthetic_corpus()), "val")
     return {clip["key"]: clip["audio"]
-            for clip in iter_validation(shards, sample_rate=SAMPLE_RATE, rank=0, world_size=1, mode="all")}
+            for clip in iter_utterances(shards, sample_rate=SAMPLE_RATE, rank=0, world_size=1, mode="all")}

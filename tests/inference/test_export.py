@@ -11,8 +11,9 @@ import yaml
 from safetensors import safe_open
 
 from distgan import cli
+from distgan.checkpoint.format import open_checkpoint
+from distgan.checkpoint.weights import EXPORT_CONFIG_KEY, generator_state_dict
 from distgan.config import load_config
-from distgan.inference.load import CONFIG_METADATA_KEY, generator_state_dict
 from tests.inference.helpers import TRAINED_STEPS
 from tests.train.helpers import TINY, checkpoints, run_distgan
 
@@ -27,14 +28,14 @@ def test_export_writes_weights_without_weight_norm_and_the_config(tiny_run: Path
     with safe_open(str(out), framework="pt") as f:
         metadata = f.metadata()
         tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 - safe_open is not a dict
-    assert json.loads(metadata[CONFIG_METADATA_KEY]) == expected
+    assert json.loads(metadata[EXPORT_CONFIG_KEY]) == expected
     assert metadata["step"] == str(TRAINED_STEPS)
     assert not [key for key in tensors if "parametrizations" in key]
     assert {tensor.dtype for tensor in tensors.values()} == {torch.float32}
     # Every training parameter is in the export, folded: 'x.parametrizations.weight.original0/1' -> 'x.weight'.
     (checkpoint,) = checkpoints(tiny_run)
     trained = {key.replace(".parametrizations.weight.original0", ".weight")
-               for key in generator_state_dict(checkpoint) if not key.endswith("original1")}
+               for key in generator_state_dict(open_checkpoint(checkpoint)) if not key.endswith("original1")}
     assert set(tensors) == trained
 
     beside = yaml.safe_load(out.with_suffix(".yaml").read_text())

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from distgan.train.run import add_arguments, resolve_config
+from distgan.commands.train import add_arguments, resolve_config
 from tests.train.helpers import REPO_ROOT
 
 BIN = Path(__file__).resolve().parent / "bin"

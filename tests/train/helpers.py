@@ -23,7 +23,7 @@ FAST = [
     "data.num_workers=0",
     "log.progress_bar=false",
     "log.every_steps=1",
-    "log.audio_every_steps=0",
+    "log.val_every_steps=0",
     "checkpoint.every_steps=0",
     "faults.watchdog_minutes=0",
 ]

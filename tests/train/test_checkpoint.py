@@ -9,9 +9,18 @@ from pathlib import Path
 import pytest
 import torch
 
+from distgan.checkpoint.format import (
+    IncompleteCheckpoint,
+    WorldSizeMismatch,
+    checkpoint_problem,
+    latest_checkpoint,
+    list_checkpoints,
+)
 from distgan.config import OptimizerConfig
-from distgan.train.checkpoint import CheckpointWriter, latest_checkpoint, list_checkpoints, why_incomplete
-from distgan.train.engine import ModelEngine, ProcessInfo
+from distgan.distributed import ProcessInfo
+from distgan.train.checkpoint import CheckpointWriter
+from distgan.train.ddp_engine import DDPEngine
+from distgan.train.engine import ModelEngine
 
 INFO = ProcessInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"), is_main=True,
                    deepspeed_stage=None)
@@ -21,8 +30,7 @@ def engines() -> list[ModelEngine]:
     out = []
     for name in ("generator", "discriminator"):
         model = torch.nn.Linear(3, 2)
-        optimizer = torch.optim.AdamW(model.parameters())
-        out.append(ModelEngine(name, model, model, optimizer, OptimizerConfig(), "no", torch.device("cpu")))
+        out.append(DDPEngine(name, model, model, OptimizerConfig(), "fp32", torch.device("cpu"), grad_accum=1))
     return out
 
 
@@ -59,7 +67,7 @@ def test_incomplete_checkpoints_are_reported_and_never_loaded(tmp_path: Path) ->
     assert found is not None and found.path == newest
     assert any("step-00000005" in r and "discriminator holds no model state" in r for r in reports)
     assert any("step-00000004" in r and "no completion marker" in r for r in reports)
-    assert why_incomplete(newest) is None
+    assert checkpoint_problem(newest) is None
 
 
 def test_leftover_temporary_folder_is_invisible_and_cleaned(tmp_path: Path) -> None:
@@ -70,7 +78,7 @@ def test_leftover_temporary_folder_is_invisible_and_cleaned(tmp_path: Path) -> N
     (leftover / "generator").mkdir(parents=True)
     assert latest_checkpoint(tmp_path).step == 1
     save(writer, 2, models)
-    assert not leftover.exists() or why_incomplete(leftover) is not None
+    assert not leftover.exists() or checkpoint_problem(leftover) is not None
     assert [step for _, step in list_checkpoints(tmp_path)] == [2, 1]
     assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
 
@@ -101,12 +109,14 @@ def test_deepspeed_checkpoint_from_another_world_size_is_refused(tmp_path: Path)
             (zero / f"zero_pp_rank_{rank}_mp_rank_00_optim_states.pt").write_bytes(b"")
     (path / "trainer.pt").write_bytes(b"")
     (path / "COMPLETE").write_text(json.dumps({"step": 10, "world_size": 2, "deepspeed_stage": 2}))
-    assert why_incomplete(path, world_size=2) is None
-    with pytest.raises(RuntimeError, match="written by 2 DeepSpeed ranks, this run has 4.*ds_to_universal"):
+    assert checkpoint_problem(path, world_size=2) is None
+    with pytest.raises(WorldSizeMismatch, match="written by 2 DeepSpeed ranks, this run has 4.*ds_to_universal"):
         latest_checkpoint(tmp_path, world_size=4)
-    # A missing rank shard makes it incomplete.
+    # A missing rank shard makes it incomplete: passed over, not an error.
     (path / "generator" / "zero" / "zero_pp_rank_1_mp_rank_00_optim_states.pt").unlink()
-    assert "lacks the optimizer shard of rank 1" in why_incomplete(path)
+    problem = checkpoint_problem(path)
+    assert isinstance(problem, IncompleteCheckpoint) and "lacks the optimizer shard of rank 1" in str(problem)
+    assert latest_checkpoint(tmp_path, world_size=4, report=lambda _: None) is None
 
 
 def test_pruning_removes_incomplete_folders_older_than_the_newest_complete(tmp_path: Path) -> None:

@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from distgan.checkpoint.weights import read_export
 from distgan.config import ConfigError, load_config
 from distgan.inference.export import export_generator
-from distgan.inference.load import load_generator, read_exported
+from distgan.inference.load import load_generator
 from distgan.models.discriminators import Discriminators
 from distgan.models.generator import HiFiGANGenerator
-from distgan.train.engine import fill_deepspeed_config
+from distgan.train.deepspeed_engine import fill_deepspeed_config
 from tests.train.helpers import (
     FAST,
     LAUNCH,
@@ -144,8 +145,8 @@ def test_resume_from_a_checkpoint_continues_the_same_losses(runs: dict[str, Path
 def test_export_matches_the_ddp_generator(runs: dict[str, Path], mode: str, tmp_path: Path) -> None:
     ours = export_generator(runs[mode], tmp_path / f"{mode}.safetensors")
     reference = export_generator(runs["ddp"], tmp_path / "ddp.safetensors")
-    a, _, _ = read_exported(ours)
-    b, _, _ = read_exported(reference)
+    a, _, _ = read_export(ours)
+    b, _, _ = read_export(reference)
     assert a.keys() == b.keys() and not any("parametrizations" in key for key in a)
     for key in a:
         assert a[key].dtype == torch.float32

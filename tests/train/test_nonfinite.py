@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from distgan.train.checkpoint import why_incomplete
+from distgan.checkpoint.format import checkpoint_problem
 from tests.train.helpers import checkpoints, ddp_state, local_logs, rank_state, train_args
 from tests.train.scripts_cluster.ranks import ranks
 
@@ -93,7 +93,7 @@ def test_a_streak_of_nans_stops_with_exit_4_and_keeps_the_last_good_checkpoint(n
     # Step 6 was due for a checkpoint but fell inside the streak: none was written.
     assert checkpoints(run.run_dir) == [run.run_dir / "checkpoints" / "step-00000002", last_good]
     assert not list((run.run_dir / "checkpoints").glob(".tmp-step-*"))
-    assert why_incomplete(last_good) is None
+    assert checkpoint_problem(last_good) is None
     assert torch.load(last_good / "trainer.pt", weights_only=False)["state"]["consecutive_skips"] == 0
     for rank in (0, 1):
         rows = rows_by_step(run.run_dir, rank)

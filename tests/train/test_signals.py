@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from distgan.checkpoint.format import checkpoint_problem, latest_checkpoint
 from distgan.cluster import REQUEUE_EXIT_CODE, REQUEUE_MARKER, request_requeue
 from distgan.inference.load import load_checkpoint_generator
-from distgan.train.checkpoint import latest_checkpoint, why_incomplete
 from distgan.train.signals import StopRequest
 from tests.train.helpers import (
     REPO_ROOT,
@@ -78,7 +78,7 @@ def check_stopped(job: Ranks, run_dir: Path, reason: str) -> int:
     assert said == reason
     assert 2 <= step < MAX_STEPS
     assert [Path(path)] == checkpoints(run_dir) == [run_dir / "checkpoints" / f"step-{step:08d}"]
-    assert why_incomplete(Path(path)) is None
+    assert checkpoint_problem(Path(path)) is None
     assert rank_state(Path(path), 0)["weights"] == rank_state(Path(path), 1)["weights"]
     for rank in (0, 1):
         assert local_logs(run_dir, rank)[-1]["step"] == step  # trained up to it, not beyond
@@ -262,6 +262,6 @@ def test_sigusr1_to_torchrun_reaches_its_workers(tmp_path: Path, slurm_env: dict
     output = (tmp_path / "torchrun.out").read_text()
     (step, reason, path), = STOPPED.findall(output)
     assert reason == "SIGUSR1" and int(step) < MAX_STEPS, output
-    assert why_incomplete(Path(path)) is None and checkpoints(run_dir) == [Path(path)]
+    assert checkpoint_problem(Path(path)) is None and checkpoints(run_dir) == [Path(path)]
     assert scontrol_calls(slurm_env) == [f"requeue {JOB_ID}"]
     assert json.loads((run_dir / REQUEUE_MARKER).read_text())["step"] == int(step)

@@ -1,6 +1,6 @@
 """Launched under each launch mode: does a D update leave G alone, and a G update leave D alone?
 
-Runs the two halves of ``Trainer.train_step`` by hand for two steps and compares each model's full
+Runs the two halves of the GAN step (``GANStep.d_update``, ``g_update``) by hand for two steps and compares each model's full
 parameters (gathered under ZeRO-3) before and after each half. Spectral-norm buffers are not
 weights (the power iteration updates them on every training-mode forward), so only parameters
 count. Writes ``OUT/frozen-rank-N.json``.
@@ -41,10 +41,10 @@ def main(run_dir: str, out: str, overrides: list[str]) -> None:
         wave = next(batches)["audio"].to(trainer.info.device)
         mel = trainer.mel_input(wave)
         g0, d0 = parameters(trainer.g), parameters(trainer.d)
-        fake = trainer.generate(mel)
-        assert trainer.d_update([wave], [fake]) is not None
+        fake = trainer.g(mel)
+        assert trainer.gan_step.d_update([wave], [fake]) is not None
         g1, d1 = parameters(trainer.g), parameters(trainer.d)
-        assert trainer.g_update([wave], [mel], [fake], adversarial=True) is not None
+        assert trainer.gan_step.g_update([wave], [mel], [fake], adversarial=True) is not None
         g2, d2 = parameters(trainer.g), parameters(trainer.d)
         steps.append({"d_update_changed_d": not same(d0, d1), "d_update_changed_g": not same(g0, g1),
                       "g_update_changed_g": not same(g1, g2), "g_update_changed_d": not same(d1, d2)})

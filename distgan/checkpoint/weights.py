@@ -1,0 +1,65 @@
+"""A generator's weights out of any of distgan's outputs, and the exported file's format.
+
+- a checkpoint (``format.py``): fp32 weights from a DDP ``state.pt``, or consolidated from the
+  ZeRO partitions of a DeepSpeed run (DeepSpeed's ``zero_to_fp32``; DeepSpeed is imported only then);
+- an export: a ``.safetensors`` file of plain fp32 generator weights (weight norm folded away)
+  whose metadata carries the audio and generator config as JSON under ``EXPORT_CONFIG_KEY``, so
+  loading needs nothing but torch, safetensors and distgan's model code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+
+from distgan.checkpoint.format import DDP_STATE, ENGINES, ZERO_TAG, Checkpoint
+from distgan.config import AudioConfig, Config, GeneratorConfig, config_from_yaml_text, from_dict
+
+EXPORT_CONFIG_KEY = "distgan_config"
+EXPORT_SUFFIX = ".safetensors"
+
+
+def checkpoint_config(checkpoint: Checkpoint) -> Config:
+    """The resolved config the run saved with this checkpoint."""
+    return config_from_yaml_text(checkpoint.config_text())
+
+
+def generator_state_dict(checkpoint: Checkpoint) -> dict[str, torch.Tensor]:
+    """Full fp32 generator weights (weight norm still in place), consolidating ZeRO partitions."""
+    folder = checkpoint.path / ENGINES[0]
+    if (folder / DDP_STATE).is_file():
+        state = torch.load(folder / DDP_STATE, map_location="cpu", weights_only=False)["model"]
+    else:
+        from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+
+        state = get_fp32_state_dict_from_zero_checkpoint(str(folder), tag=ZERO_TAG)
+    return {key: value.float() for key, value in state.items()}
+
+
+def write_export(path: Path, state: dict[str, torch.Tensor], audio: AudioConfig, generator: GeneratorConfig,
+                 step: int) -> dict:
+    """Write ``state`` (fp32, contiguous) with its config in the metadata; returns that config."""
+    from safetensors.torch import save_file
+
+    model_cfg = {"audio": dataclasses.asdict(audio), "generator": dataclasses.asdict(generator)}
+    tensors = {key: value.detach().float().contiguous() for key, value in state.items()}
+    save_file(tensors, str(path), metadata={EXPORT_CONFIG_KEY: json.dumps(model_cfg), "step": str(step)})
+    return model_cfg
+
+
+def read_export(path: Path) -> tuple[dict[str, torch.Tensor], AudioConfig, GeneratorConfig]:
+    """Weights, audio config and generator config of an exported file."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata() or {}
+    if EXPORT_CONFIG_KEY not in metadata:
+        raise ValueError(f"{path}: not a distgan export (no {EXPORT_CONFIG_KEY} metadata)")
+    model_cfg = json.loads(metadata[EXPORT_CONFIG_KEY])
+    audio = from_dict(AudioConfig, model_cfg["audio"], "audio.")
+    generator_cfg = from_dict(GeneratorConfig, model_cfg["generator"], "generator.")
+    return load_file(str(path)), audio, generator_cfg

@@ -1,0 +1,29 @@
+"""``distgan bench data SHARDS``: the streaming pipeline against a file-list loader (``distgan.bench.data``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from distgan.bench.data import bench_data, format_table
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", help="shards: a folder with index.json, an index.json, a brace pattern")
+    parser.add_argument("--workers", type=int, default=2, help="measure 1..N DataLoader workers")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--segment-samples", type=int, default=8192)
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per loader and count")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each measurement")
+    parser.add_argument("--split", default="train")
+
+
+def main(args: argparse.Namespace) -> int:
+    rows = bench_data(args.dir, max_workers=args.workers, batch_size=args.batch_size,
+                      segment_samples=args.segment_samples, seconds=args.seconds, warmup=args.warmup,
+                      split=args.split)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"distgan bench data: {args.dir} ({args.split}), batch {args.batch_size}, "
+          f"segment {args.segment_samples} samples, {cores} CPU cores available")
+    print(format_table(rows))
+    return 0

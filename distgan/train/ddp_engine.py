@@ -1,0 +1,115 @@
+"""The engine for one process and for DDP: PyTorch's AdamW, distgan's autocast and loss scaler.
+
+Accelerate wraps the model in ``DistributedDataParallel`` when a launcher started several
+processes (``cpu=True`` without CUDA, or it would treat several CPU processes as one). Mixed
+precision is distgan's own: autocast in the forward, and for fp16 one ``GradScaler`` per model,
+which works on CPU too. The state is one file, written by rank 0 (every rank holds it whole).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from distgan.checkpoint.format import DDP_STATE
+from distgan.config import Config, OptimizerConfig
+from distgan.distributed import ProcessInfo
+from distgan.train.engine import DTYPES, ModelEngine, StepResult, make_optimizer, process_group_kwargs
+
+
+class DDPEngine(ModelEngine):
+    def __init__(self, name: str, model: nn.Module, wrapped: nn.Module, optim: OptimizerConfig,
+                 precision: str, device: torch.device, grad_accum: int) -> None:
+        super().__init__(name, model, make_optimizer(model, optim), optim, precision, device)
+        self.wrapped = wrapped  # DistributedDataParallel(model), or the model in one process
+        self.grad_accum = grad_accum
+        self.scaler = (torch.amp.GradScaler(device.type, init_scale=2.0**16) if precision == "fp16" else None)
+
+    def _training_module(self) -> nn.Module:
+        return self.wrapped
+
+    @property
+    def input_dtype(self) -> torch.dtype:
+        return torch.float32
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=DTYPES[self.precision])
+
+    def accumulating(self, last: bool) -> contextlib.AbstractContextManager:
+        if last or not hasattr(self.wrapped, "no_sync"):
+            return contextlib.nullcontext()
+        return self.wrapped.no_sync()
+
+    def backward(self, loss: torch.Tensor) -> None:
+        loss = loss / self.grad_accum
+        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+
+    def step(self) -> StepResult:
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        max_norm = self.grad_clip if self.grad_clip is not None else math.inf
+        norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm)) if params else 0.0
+        if self.scaler is not None:
+            scale = self.scaler.get_scale()
+            self.scaler.step(self.optimizer)  # skips by itself on inf/nan
+            self.scaler.update()
+            skipped = self.scaler.get_scale() < scale
+        elif math.isfinite(norm):
+            self.optimizer.step()
+            skipped = False
+        else:
+            skipped = True
+        self.optimizer.zero_grad(set_to_none=True)
+        return StepResult(norm, skipped)
+
+    def zero_grad(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def loss_scale(self) -> float | None:
+        return float(self.scaler.get_scale()) if self.scaler is not None else None
+
+    def save(self, folder: Path, is_main: bool) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        if is_main:
+            state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                     "scaler": self.scaler.state_dict() if self.scaler is not None else None}
+            torch.save(state, folder / DDP_STATE)
+
+    def load(self, folder: Path) -> None:
+        # To host memory first: load_state_dict copies onto the model's device, and "cpu:0" (the
+        # device Accelerate gives each CPU process of a multi-process run) is no map_location.
+        state = torch.load(folder / DDP_STATE, map_location="cpu", weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+
+    @contextlib.contextmanager
+    def full_parameters(self) -> Iterator[nn.Module]:
+        yield self.model
+
+
+def build_ddp_engines(cfg: Config, generator: nn.Module, discriminator: nn.Module
+                      ) -> tuple[DDPEngine, DDPEngine, ProcessInfo]:
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(mixed_precision="no", cpu=not torch.cuda.is_available(),
+                              kwargs_handlers=process_group_kwargs(cfg))
+    engines = [
+        DDPEngine(name, model, accelerator.prepare_model(model), optim, cfg.train.precision, accelerator.device,
+                  cfg.train.grad_accum)
+        for name, model, optim in (("generator", generator, cfg.optim.generator),
+                                   ("discriminator", discriminator, cfg.optim.discriminator))
+    ]
+    info = ProcessInfo(rank=accelerator.process_index, world_size=accelerator.num_processes,
+                       local_rank=accelerator.local_process_index, device=accelerator.device,
+                       is_main=accelerator.is_main_process)
+    return engines[0], engines[1], info

@@ -1,0 +1,197 @@
+"""The engine for DeepSpeed ZeRO-1/2/3, and the DeepSpeed config it is built from.
+
+The JSON the launcher names (``accelerate launch`` with a DeepSpeed config, or
+``dist.deepspeed_config`` under ``torchrun``) is the base; every ``"auto"`` in it is filled from
+the distgan config per model (``fill_deepspeed_config``) and an explicit contradiction is an
+error. Each model gets its own engine (see ``engine.py`` for why, and how they are wired).
+DeepSpeed writes each engine's partitioned state per rank under the ``zero`` tag.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from distgan.checkpoint.format import ZERO_TAG
+from distgan.config import Config, ConfigError, OptimizerConfig
+from distgan.distributed import ProcessInfo
+from distgan.train.engine import DTYPES, ModelEngine, StepResult, make_optimizer, process_group_kwargs
+
+
+class DeepSpeedEngine(ModelEngine):
+    def __init__(self, name: str, model: nn.Module, engine: Any, optim: OptimizerConfig, precision: str,
+                 device: torch.device) -> None:
+        super().__init__(name, model, engine.optimizer, optim, precision, device)
+        self.engine = engine  # deepspeed.DeepSpeedEngine: forward, backward (scaled), step, save
+        self.skipped_steps = engine.skipped_steps  # DeepSpeed's count of skipped updates so far
+
+    def _training_module(self) -> nn.Module:
+        return self.engine
+
+    @property
+    def input_dtype(self) -> torch.dtype:
+        return DTYPES[self.precision]
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
+
+    def accumulating(self, last: bool) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()  # DeepSpeed counts micro-batches itself
+
+    def backward(self, loss: torch.Tensor) -> None:
+        self.engine.backward(loss)  # scales by 1/gradient_accumulation_steps itself
+
+    def step(self) -> StepResult:
+        self.engine.step()
+        norm = self.engine.get_global_grad_norm()
+        skipped = self.engine.skipped_steps > self.skipped_steps
+        self.skipped_steps = self.engine.skipped_steps
+        return StepResult(float(norm) if norm is not None else float("nan"), skipped)
+
+    def zero_grad(self) -> None:
+        self.engine.zero_grad()
+
+    def loss_scale(self) -> float | None:
+        return float(self.engine.optimizer.cur_scale) if self.precision == "fp16" else None
+
+    def save(self, folder: Path, is_main: bool) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        # Each engine in its own folder: two engines in one collide on "latest" and the tag.
+        self.engine.save_checkpoint(str(folder), tag=ZERO_TAG, save_latest=False)
+
+    def load(self, folder: Path) -> None:
+        path, _ = self.engine.load_checkpoint(str(folder), tag=ZERO_TAG, load_optimizer_states=True,
+                                              load_lr_scheduler_states=False)
+        if path is None:
+            raise RuntimeError(f"DeepSpeed could not load the {self.name} checkpoint in {folder}")
+        self.skipped_steps = self.engine.skipped_steps
+
+    @contextlib.contextmanager
+    def full_parameters(self) -> Iterator[nn.Module]:
+        if self.engine.zero_optimization_stage() != 3:
+            yield self.model
+            return
+        import deepspeed
+
+        with deepspeed.zero.GatheredParameters(list(self.model.parameters()), modifier_rank=None):
+            yield self.model
+
+
+def deepspeed_base_config(cfg: Config) -> dict[str, Any] | None:
+    """The DeepSpeed config the launcher asked for, or None for the DDP path."""
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
+        from accelerate import DeepSpeedPlugin
+
+        base = copy.deepcopy(DeepSpeedPlugin().deepspeed_config)
+        # Those launcher fields now live in ``base``; left in the environment, Accelerate would
+        # reject the per-model config dicts built from it as conflicting with the launch config.
+        os.environ.pop("ACCELERATE_CONFIG_DS_FIELDS", None)
+        return base
+    if cfg.dist.deepspeed_config:
+        path = Path(cfg.dist.deepspeed_config)
+        if not path.is_file():
+            raise ConfigError(f"dist.deepspeed_config: file not found: {path}")
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"dist.deepspeed_config: {path} is not valid JSON: {err}") from err
+    return None
+
+
+def _fill(section: dict[str, Any], key: str, value: Any, name: str) -> None:
+    """Set an ``auto`` (or absent) value; refuse an explicit one that contradicts ``value``."""
+    current = section.get(key, "auto")
+    if current == "auto" or current is None:
+        section[key] = value
+    elif current != value:
+        raise ConfigError(
+            f"DeepSpeed config sets {name}={current!r} but the distgan config implies {value!r}; "
+            f"set it to \"auto\" in the DeepSpeed JSON or change the distgan config"
+        )
+
+
+def fill_deepspeed_config(base: dict[str, Any], cfg: Config, optim: OptimizerConfig, world_size: int
+                          ) -> dict[str, Any]:
+    """One model's DeepSpeed config: ``base`` with every ``auto`` filled from the distgan config."""
+    ds = copy.deepcopy(base)
+    micro, accum = cfg.data.batch_size, cfg.train.grad_accum
+    _fill(ds, "train_micro_batch_size_per_gpu", micro, "train_micro_batch_size_per_gpu")
+    _fill(ds, "gradient_accumulation_steps", accum, "gradient_accumulation_steps")
+    _fill(ds, "train_batch_size", micro * accum * world_size, "train_batch_size")
+    _fill(ds, "gradient_clipping", float(optim.grad_clip or 0.0), "gradient_clipping")
+    for kind in ("bf16", "fp16"):
+        _fill(ds.setdefault(kind, {}), "enabled", cfg.train.precision == kind, f"{kind}.enabled")
+    if cfg.train.precision == "fp16":
+        ds["fp16"].setdefault("loss_scale", 0)  # dynamic
+        ds["fp16"].setdefault("initial_scale_power", 16)
+    stage = ds.setdefault("zero_optimization", {}).get("stage", 0)
+    if stage not in (1, 2, 3):
+        raise ConfigError(
+            f"DeepSpeed ZeRO stage {stage} is not supported for GAN training: with two engines, stage 0 "
+            "fails in the generator step. Use stages 1-3, or launch without DeepSpeed for plain DDP."
+        )
+    if "optimizer" in ds:
+        params = ds["optimizer"].setdefault("params", {})
+        for key, value in (("lr", optim.lr), ("betas", list(optim.betas)), ("eps", optim.eps),
+                           ("weight_decay", optim.weight_decay)):
+            _fill(params, key, value, f"optimizer.params.{key}")
+    ds["zero_allow_untested_optimizer"] = True
+    ds["steps_per_print"] = 2**31 - 1
+    ds.pop("scheduler", None)  # the learning rate is set by distgan every step (see schedule.py)
+    return ds
+
+
+def _single_process_rendezvous() -> None:
+    """DeepSpeed needs a process group even for one process; give it a local one."""
+    if "WORLD_SIZE" in os.environ:
+        return
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+
+
+def build_deepspeed_engines(cfg: Config, base: dict[str, Any], generator: nn.Module, discriminator: nn.Module
+                            ) -> tuple[DeepSpeedEngine, DeepSpeedEngine, ProcessInfo]:
+    from accelerate import Accelerator, DeepSpeedPlugin
+    from accelerate.utils import DummyOptim
+
+    _single_process_rendezvous()
+    world_size = int(os.environ["WORLD_SIZE"])
+    precision = cfg.train.precision
+    mixed_precision = "no" if precision == "fp32" else precision
+    models = {"generator": (generator, cfg.optim.generator), "discriminator": (discriminator, cfg.optim.discriminator)}
+    plugins = {name: DeepSpeedPlugin(hf_ds_config=fill_deepspeed_config(base, cfg, optim, world_size))
+               for name, (_, optim) in models.items()}
+    accelerators = [Accelerator(mixed_precision=mixed_precision, deepspeed_plugins=plugins,
+                                kwargs_handlers=process_group_kwargs(cfg))]
+    engines = []
+    for name, (model, optim) in models.items():
+        if name != "generator":
+            accelerators.append(Accelerator(mixed_precision=mixed_precision, kwargs_handlers=process_group_kwargs(cfg)))
+            accelerators[-1].state.select_deepspeed_plugin(name)
+        if precision != "fp32":
+            # ZeRO-3 casts partitioned parameters to bf16/fp16 but not buffers (spectral norm's
+            # power-iteration vectors), whose forward then mixes dtypes.
+            for buffer in model.buffers():
+                if buffer.is_floating_point():
+                    buffer.data = buffer.data.to(DTYPES[precision])
+        optimizer = (DummyOptim(model.parameters(), lr=optim.lr) if "optimizer" in plugins[name].deepspeed_config
+                     else make_optimizer(model, optim))
+        accelerators[-1].prepare(model, optimizer)
+        engines.append(DeepSpeedEngine(name, model, accelerators[-1].deepspeed_engine_wrapped.engine, optim,
+                                       precision, accelerators[-1].device))
+    main = accelerators[0]
+    info = ProcessInfo(rank=main.process_index, world_size=main.num_processes, local_rank=main.local_process_index,
+                       device=main.device, is_main=main.is_main_process,
+                       deepspeed_stage=int(plugins["generator"].deepspeed_config["zero_optimization"]["stage"]))
+    return engines[0], engines[1], info

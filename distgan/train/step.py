@@ -1,0 +1,151 @@
+"""One GAN training step: a discriminator update, then a generator update through the frozen D.
+
+``GANStep`` holds the arithmetic of a step and nothing of the loop around it (schedules,
+logging, checkpoints are ``trainer.py``'s). Per step, on ``train.grad_accum`` micro-batches:
+
+1. unless G is still in its mel-only warm-up (``train.mel_only_steps``), D learns real vs.
+   generated audio, the generated audio detached;
+2. every ``train.d_steps_per_g``-th step (and every warm-up step), G learns from the mel L1
+   loss, plus, after the warm-up, the adversarial and feature-matching losses through D, which is
+   frozen and called unwrapped (``ModelEngine.frozen``).
+
+With one micro-batch, G's forward is shared by both halves (as HiFi-GAN does); with more, the G
+half recomputes it rather than holding every graph. Logged losses are means over micro-batches.
+
+Before each backward, every rank's loss terms are checked for finiteness and the ranks agree
+(one all-reduce): a non-finite term anywhere skips that update on every rank, optimizer untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import torch
+
+from distgan import distributed, losses
+from distgan.config import Config
+from distgan.distributed import ProcessInfo
+from distgan.train.engine import ModelEngine
+
+Values = dict[str, torch.Tensor | float]
+
+
+class GANStep:
+    """``phase(name)`` wraps each phase (``g_forward``, ``d_update``, ``g_update``); ``count``
+    adds to the logger's running counts (``skipped_updates/{g,d}``)."""
+
+    def __init__(self, cfg: Config, g: ModelEngine, d: ModelEngine, info: ProcessInfo,
+                 mel_input: torch.nn.Module, mel_loss: torch.nn.Module,
+                 phase: Callable[[str], contextlib.AbstractContextManager],
+                 count: Callable[[dict[str, float]], None]) -> None:
+        self.cfg, self.g, self.d, self.info = cfg, g, d, info
+        self.mel_input, self.mel_loss = mel_input, mel_loss
+        self.phase, self.count = phase, count
+        self.bad_terms = ""  # which loss terms were last not finite, and where
+
+    def __call__(self, waves: list[torch.Tensor], step: int) -> tuple[Values, bool]:
+        """Losses, gradient norms and loss scales of step ``step``; True when an update was skipped."""
+        train_d = step >= self.cfg.train.mel_only_steps
+        train_g = not train_d or step % self.cfg.train.d_steps_per_g == 0
+        mels = [self.mel_input(w) for w in waves]
+        values: Values = {}
+        skipped = False
+        shared_fakes = None
+        if train_d:
+            share = train_g and len(waves) == 1
+            with self.phase("g_forward"), torch.set_grad_enabled(share):
+                fakes = [self.g(mel) for mel in mels]
+            with self.phase("d_update"):
+                d_values = self.d_update(waves, fakes)
+            skipped |= d_values is None
+            values.update(d_values or {})
+            shared_fakes = fakes if share else None
+        if train_g:
+            with self.phase("g_update"):
+                g_values = self.g_update(waves, mels, shared_fakes, adversarial=train_d)
+            skipped |= g_values is None
+            values.update(g_values or {})
+        for engine in (self.g, self.d):
+            scale = engine.loss_scale()
+            if scale is not None:
+                values[f"loss_scale/{engine.name[0]}"] = scale
+        return values, skipped
+
+    @staticmethod
+    def _discriminate(forward: Callable, real: torch.Tensor, fake: torch.Tensor):
+        """D on real and fake in one batch; returns (real_logits, fake_logits, real_feats, fake_feats)."""
+        logits, feats = forward(torch.cat([real.unsqueeze(1), fake]))
+        n = real.shape[0]
+        return ([x[:n] for x in logits], [x[n:] for x in logits],
+                [[f[:n] for f in fs] for fs in feats], [[f[n:] for f in fs] for fs in feats])
+
+    def _all_finite(self, terms: dict[str, torch.Tensor]) -> bool:
+        """Whether every rank's loss terms are finite: all ranks skip an update together or none does."""
+        bad = [name for name, value in terms.items() if not bool(torch.isfinite(value).item())]
+        if not distributed.any_rank(bool(bad), self.info.device):
+            return True
+        # Rare, and every rank is here: tell every rank which terms failed where.
+        per_rank = distributed.all_gather_object(bad)
+        self.bad_terms = ", ".join(f"{name} (rank {rank})" for rank, names in enumerate(per_rank) for name in names)
+        return False
+
+    def _skip(self, engine: ModelEngine) -> None:
+        # Each rank adds 1/world_size: the reduced total counts the update once.
+        self.count({f"skipped_updates/{engine.name[0]}": 1.0 / self.info.world_size})
+
+    def _finish(self, engine: ModelEngine, sums: dict[str, torch.Tensor], count: int) -> Values:
+        """Step ``engine``; the logged losses are the means over the micro-batches."""
+        values: Values = {name: total / count for name, total in sums.items()}
+        result = engine.step()
+        values[f"grad_norm/{engine.name[0]}"] = result.grad_norm
+        if result.skipped:
+            self._skip(engine)
+        return values
+
+    def d_update(self, waves: list[torch.Tensor], fakes: list[torch.Tensor]) -> Values | None:
+        """One discriminator update on real vs. generated (detached) audio; None if skipped."""
+        kind = self.cfg.loss.adversarial
+        sums: dict[str, torch.Tensor] = {}
+        for i, (wave, fake) in enumerate(zip(waves, fakes, strict=True)):
+            real_logits, fake_logits, _, _ = self._discriminate(self.d, wave, fake.detach())
+            d_real, d_fake = losses.discriminator_adversarial_loss(real_logits, fake_logits, kind)
+            terms = {"d/real": d_real, "d/fake": d_fake}
+            if not self._all_finite(terms):
+                self.d.zero_grad()
+                self._skip(self.d)
+                return None
+            terms["d/total"] = d_real + d_fake
+            with self.d.accumulating(last=i == len(waves) - 1):
+                self.d.backward(terms["d/total"])
+            for name, value in terms.items():
+                sums[name] = sums.get(name, 0) + value.detach()
+        return self._finish(self.d, sums, len(waves))
+
+    def g_update(self, waves: list[torch.Tensor], mels: list[torch.Tensor],
+                 fakes: list[torch.Tensor] | None, adversarial: bool) -> Values | None:
+        """One generator update (mel L1, plus adversarial and feature matching after the warm-up);
+        ``fakes``: G's outputs when its forward is shared with the D half. None if skipped."""
+        weights = self.cfg.loss
+        sums: dict[str, torch.Tensor] = {}
+        for i, (wave, mel) in enumerate(zip(waves, mels, strict=True)):
+            fake = fakes[i] if fakes is not None else self.g(mel)
+            terms = {"g/mel": losses.mel_l1_loss(self.mel_loss(wave), self.mel_loss(fake.squeeze(1)))}
+            if adversarial:
+                with self.d.frozen() as frozen_d:
+                    _, fake_logits, real_feats, fake_feats = self._discriminate(frozen_d, wave, fake)
+                terms["g/adv"] = losses.generator_adversarial_loss(fake_logits, weights.adversarial)
+                terms["g/fm"] = losses.feature_matching_loss(real_feats, fake_feats)
+            if not self._all_finite(terms):
+                self.g.zero_grad()
+                self._skip(self.g)
+                return None
+            total = weights.mel_weight * terms["g/mel"]
+            if adversarial:
+                total = total + weights.adv_weight * terms["g/adv"] + weights.fm_weight * terms["g/fm"]
+            terms["g/total"] = total
+            with self.g.accumulating(last=i == len(waves) - 1):
+                self.g.backward(total)
+            for name, value in terms.items():
+                sums[name] = sums.get(name, 0) + value.detach()
+        return self._finish(self.g, sums, len(waves))
