@@ -33,6 +33,7 @@ def request_requeue(run_dir: Path, step: int, reason: str) -> bool:
     if job_id is None:
         print("[distgan] not under SLURM (no SLURM_JOB_ID): nothing to requeue")
     else:
+        print(f"[distgan] running: scontrol requeue {job_id}", flush=True)
         try:
             done = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired) as err:

@@ -67,8 +67,10 @@ def test_lower_layers_do_not_import_higher_ones(folder: str, forbidden: tuple[st
 def test_only_the_engines_import_accelerate_and_deepspeed_for_training() -> None:
     users = {path.relative_to(PACKAGE).as_posix() for path in sources()
              if outside(imported_modules(path), ("accelerate", "deepspeed")) != imported_modules(path)}
-    # checkpoint/weights.py consolidates ZeRO partitions with DeepSpeed's zero_to_fp32, lazily.
-    assert users == {"train/engine.py", "train/ddp_engine.py", "train/deepspeed_engine.py", "checkpoint/weights.py"}
+    # checkpoint/: lazily, DeepSpeed's zero_to_fp32 (weights.py) and the record classes its
+    # checkpoint files hold (files.py, to load them weights-only).
+    assert users == {"train/engine.py", "train/ddp_engine.py", "train/deepspeed_engine.py", "checkpoint/weights.py",
+                     "checkpoint/files.py"}
 
 
 def test_every_command_is_a_module_of_distgan_commands() -> None:

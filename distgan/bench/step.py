@@ -121,7 +121,7 @@ def sample_batches(cfg: Config, count: int) -> list[torch.Tensor]:
     from distgan.data.stream import TrainStream
     from distgan.train.corpus import corpus_spec
 
-    stream = TrainStream(resolve_shards(corpus_spec(cfg), "train"), sample_rate=cfg.audio.sample_rate,
+    stream = TrainStream(resolve_shards(corpus_spec(cfg), "train", cfg.data.allow_index_pipes), sample_rate=cfg.audio.sample_rate,
                          segment_samples=cfg.data.segment_samples, batch_size=cfg.data.batch_size, rank=0,
                          world_size=1, seed=cfg.train.seed)
     out = []

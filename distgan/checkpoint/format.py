@@ -9,21 +9,29 @@ them through this module, which imports nothing from training. Layout::
       trainer.pt          step, epoch, data position, counters (rank 0)
       ranks/rank-00000.pt RNG states and a weight fingerprint, one file per rank
       config.yaml         the resolved config of the run
-      COMPLETE            JSON: step, world size, ZeRO stage; written last
+      COMPLETE            JSON: step, world size, ZeRO stage, and every other file's size and
+                          XXH3-128 digest; written last, after every file is on the disk
 
 A checkpoint is written into a hidden ``.tmp-step-*`` folder and renamed into place after its
 marker, so a folder named ``step-*`` without a marker is one a kill interrupted while pruning.
+
+Two levels of checking: ``checkpoint_problem`` (cheap, used to list and prune) checks the marker
+and that every listed file is there with its size, which catches a truncated or missing file;
+``content_problem`` reads the files and compares digests, which catches a flipped bit. A resume
+verifies content before it loads anything (``distgan.train.trainer``), and a checkpoint that
+fails either is reported and passed over for the next older one. Checkpoints written before
+markers listed their files are checked for the files they must hold, not for their content.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
+from distgan.checkpoint.files import HASH_NAME, digest, load_file, numpy_array_globals
 
 CHECKPOINTS = "checkpoints"
 STEP_PREFIX = "step-"
@@ -86,12 +94,17 @@ class Checkpoint:
     step: int
     meta: dict[str, Any]
 
+    @property
+    def files(self) -> dict[str, dict[str, Any]]:
+        """Relative path -> ``{"size", "xxh3_128"}`` of every file (empty for old checkpoints)."""
+        return self.meta.get("files", {})
+
     def trainer_state(self) -> dict[str, Any]:
-        return torch.load(self.path / TRAINER_STATE, map_location="cpu", weights_only=False)
+        return load_file(self.path / TRAINER_STATE)
 
     def rank_state(self, rank: int) -> dict[str, Any] | None:
         path = self.path / rank_file(rank)
-        return torch.load(path, map_location="cpu", weights_only=False) if path.is_file() else None
+        return load_file(path, numpy_array_globals()) if path.is_file() else None
 
     def config_text(self) -> str:
         return (self.path / CONFIG).read_text()
@@ -110,9 +123,7 @@ def engine_problem(folder: Path, world_size: int) -> str | None:
     return None
 
 
-def checkpoint_problem(path: Path, world_size: int | None = None) -> CheckpointProblem | None:
-    """What is wrong with loading ``path`` (with ``world_size`` ranks, when given), or None."""
-    path = Path(path)
+def _read_marker(path: Path) -> dict[str, Any] | CheckpointProblem:
     marker = path / MARKER
     if not marker.is_file():
         return IncompleteCheckpoint(path, "no completion marker")
@@ -120,17 +131,57 @@ def checkpoint_problem(path: Path, world_size: int | None = None) -> CheckpointP
         meta = json.loads(marker.read_text())
     except (OSError, json.JSONDecodeError) as err:
         return IncompleteCheckpoint(path, f"unreadable completion marker ({err})")
-    if not (path / TRAINER_STATE).is_file():
-        return IncompleteCheckpoint(path, f"{TRAINER_STATE} is missing")
+    return meta if isinstance(meta, dict) else IncompleteCheckpoint(path, "completion marker is not an object")
+
+
+def _files_problem(path: Path, meta: dict[str, Any]) -> str | None:
+    """A listed file that is missing or has another size; old checkpoints: a missing state file."""
+    files = meta.get("files")
+    if files is None:  # written before markers listed files
+        if not (path / TRAINER_STATE).is_file():
+            return f"{TRAINER_STATE} is missing"
+        written_by = int(meta.get("world_size", 1))
+        return next(filter(None, (engine_problem(path / engine, written_by) for engine in ENGINES)), None)
+    for name, entry in sorted(files.items()):
+        file = path / name
+        if not file.is_file():
+            return f"{name} is missing"
+        if file.stat().st_size != entry["size"]:
+            return f"{name} has {file.stat().st_size} bytes, the marker says {entry['size']} (truncated or rewritten)"
+    return None
+
+
+def checkpoint_problem(path: Path, world_size: int | None = None) -> CheckpointProblem | None:
+    """What is wrong with loading ``path`` (with ``world_size`` ranks, when given), or None.
+
+    Cheap: the marker, and every listed file present with its size (not its content).
+    """
+    path = Path(path)
+    meta = _read_marker(path)
+    if isinstance(meta, CheckpointProblem):
+        return meta
+    reason = _files_problem(path, meta)
+    if reason:
+        return IncompleteCheckpoint(path, reason)
     written_by = int(meta.get("world_size", 1))
-    for engine in ENGINES:
-        reason = engine_problem(path / engine, written_by)
-        if reason:
-            return IncompleteCheckpoint(path, reason)
     if world_size is not None and meta.get("deepspeed_stage") is not None and written_by != world_size:
         return WorldSizeMismatch(
             path, f"written by {written_by} DeepSpeed ranks, this run has {world_size}: ZeRO partitions "
             f"do not match; convert it with DeepSpeed's ds_to_universal.py or resume with {written_by} ranks")
+    return None
+
+
+def content_problem(checkpoint: Checkpoint, names: list[str] | None = None) -> CheckpointProblem | None:
+    """The first of ``names`` (default: every listed file) whose bytes do not match the marker."""
+    for name in sorted(checkpoint.files) if names is None else names:
+        expected = checkpoint.files[name]
+        try:
+            found = digest(checkpoint.path / name)
+        except OSError as err:
+            return IncompleteCheckpoint(checkpoint.path, f"{name} cannot be read ({err})")
+        if found[HASH_NAME] != expected[HASH_NAME] or found["size"] != expected["size"]:
+            return IncompleteCheckpoint(checkpoint.path, f"{name} is corrupt (its {HASH_NAME} digest differs "
+                                                         "from the one written with it)")
     return None
 
 
@@ -155,32 +206,44 @@ def open_checkpoint(path: Path, world_size: int | None = None) -> Checkpoint:
     return Checkpoint(Path(path), int(meta["step"]), meta)
 
 
-def latest_checkpoint(run_dir: Path, world_size: int | None = None,
-                      report: Callable[[str], Any] = print) -> Checkpoint | None:
-    """The newest complete checkpoint; incomplete ones are reported and passed over.
-
-    Raises ``WorldSizeMismatch`` rather than passing over a complete checkpoint.
-    """
+def complete_checkpoints(run_dir: Path, world_size: int | None = None,
+                         report: Callable[[str], Any] = print) -> Iterator[Checkpoint]:
+    """Complete checkpoints, newest first (cheap check); incomplete ones are reported and passed
+    over. Raises ``WorldSizeMismatch`` rather than passing over a complete checkpoint."""
     for path, _ in list_checkpoints(run_dir):
         try:
-            return open_checkpoint(path, world_size)
+            yield open_checkpoint(path, world_size)
         except IncompleteCheckpoint as problem:
             report(f"[distgan] ignoring incomplete checkpoint {path}: {problem.reason}")
+
+
+def latest_checkpoint(run_dir: Path, world_size: int | None = None, report: Callable[[str], Any] = print,
+                      verify_content: bool = False) -> Checkpoint | None:
+    """The newest complete checkpoint (with ``verify_content``: whose files match their digests)."""
+    for checkpoint in complete_checkpoints(run_dir, world_size, report):
+        problem = content_problem(checkpoint) if verify_content else None
+        if problem is None:
+            return checkpoint
+        report(f"[distgan] ignoring checkpoint {checkpoint.path}: {problem.reason}")
     return None
 
 
 def resolve_checkpoint(path: str | Path) -> Checkpoint:
-    """A run directory (its newest complete checkpoint) or a checkpoint folder, checked.
+    """A run directory (its newest complete checkpoint) or a checkpoint folder, its content verified.
 
     Raises ``FileNotFoundError`` for anything else and ``CheckpointProblem`` for a checkpoint
     that cannot be loaded.
     """
     path = Path(path)
     if checkpoint_dir(path).is_dir():
-        checkpoint = latest_checkpoint(path)
+        checkpoint = latest_checkpoint(path, verify_content=True)
         if checkpoint is None:
             raise FileNotFoundError(f"{path}: no complete checkpoint in this run directory")
         return checkpoint
     if (path / ENGINES[0]).is_dir() and (path / CONFIG).is_file():
-        return open_checkpoint(path)
+        checkpoint = open_checkpoint(path)
+        problem = content_problem(checkpoint)
+        if problem is not None:
+            raise problem
+        return checkpoint
     raise FileNotFoundError(f"{path}: neither a run directory nor a checkpoint folder")

@@ -1,7 +1,8 @@
 """A generator's weights out of any of distgan's outputs, and the exported file's format.
 
 - a checkpoint (``format.py``): fp32 weights from a DDP ``state.pt``, or consolidated from the
-  ZeRO partitions of a DeepSpeed run (DeepSpeed's ``zero_to_fp32``; DeepSpeed is imported only then);
+  ZeRO partitions of a DeepSpeed run (DeepSpeed's ``zero_to_fp32``, imported only then, its
+  loads held to weights only: ``files.py``);
 - an export: a ``.safetensors`` file of plain fp32 generator weights (weight norm folded away)
   whose metadata carries the audio and generator config as JSON under ``EXPORT_CONFIG_KEY``, so
   loading needs nothing but torch, safetensors and distgan's model code.
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from distgan.checkpoint.files import deepspeed_records, load_file, weights_only_loads
 from distgan.checkpoint.format import DDP_STATE, ENGINES, ZERO_TAG, Checkpoint
 from distgan.config import AudioConfig, Config, GeneratorConfig, config_from_yaml_text, from_dict
 
@@ -31,11 +33,12 @@ def generator_state_dict(checkpoint: Checkpoint) -> dict[str, torch.Tensor]:
     """Full fp32 generator weights (weight norm still in place), consolidating ZeRO partitions."""
     folder = checkpoint.path / ENGINES[0]
     if (folder / DDP_STATE).is_file():
-        state = torch.load(folder / DDP_STATE, map_location="cpu", weights_only=False)["model"]
+        state = load_file(folder / DDP_STATE)["model"]
     else:
         from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 
-        state = get_fp32_state_dict_from_zero_checkpoint(str(folder), tag=ZERO_TAG)
+        with weights_only_loads(deepspeed_records()):
+            state = get_fp32_state_dict_from_zero_checkpoint(str(folder), tag=ZERO_TAG)
     return {key: value.float() for key, value in state.items()}
 
 

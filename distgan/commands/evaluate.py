@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics", nargs="+", default=list(METRICS), choices=list(METRICS), metavar="METRIC",
                         help=f"metrics to compute (default: all of {', '.join(METRICS)})")
     parser.add_argument("--max-clips", type=int, default=None, help="score the first N clips (by key)")
+    parser.add_argument("--allow-index-pipes", action="store_true",
+                        help="run the shell commands of pipe: shards listed in DATA's index.json")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                         help="cuda or cpu (default: %(default)s)")
 
@@ -43,7 +45,7 @@ def _run(args: argparse.Namespace, info: distributed.ProcessInfo) -> int:
     try:
         vocoder = load_generator(args.checkpoint, device=info.device)
         clips = clips_for_rank(args.data, args.split, vocoder.audio.sample_rate, info.rank, info.world_size,
-                               args.max_clips)
+                               args.max_clips, args.allow_index_pipes)
     except (ValueError, FileNotFoundError) as err:
         # The same on every rank (they read the same model and data), so all ranks stop here.
         print(f"distgan evaluate: {err}")

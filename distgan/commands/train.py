@@ -1,26 +1,31 @@
 """``distgan train``: load and check the config, then train in whatever launch mode is running.
 
-The config is fully validated here, before the trainer creates a process group, so a typo fails
-in seconds with the key's name instead of after a cluster queue. Without ``--config``, a run
-directory that already holds a ``config.yaml`` resumes with it (what a requeued job does).
+The config, the run directory and the data it names are checked here (``train/preflight.py``),
+before the trainer creates a process group, so a typo fails in seconds with the key's name
+instead of after a cluster queue. Without ``--config``, a run directory that already holds a
+``config.yaml`` resumes with it (what a requeued job does); a new one needs ``--config``.
 
 Exit status: 0 when ``train.max_steps`` is reached; 75 (``REQUEUE_EXIT_CODE``) when a stop was
-requested (signal or ``RUN_DIR/STOP``) and a checkpoint was written, so run it again; 2 for a
-config error; 4 when the run gave up after repeated non-finite losses (the last good checkpoint
-stays); 3 from the watchdog.
+requested (signal, Ctrl-C or ``RUN_DIR/STOP``) and a checkpoint was written, so run it again; 2
+for a config error, a run directory another job holds, or checkpoints that cannot be resumed; 3
+from the watchdog; 4 when the run gave up after repeated non-finite losses (the last good
+checkpoint stays); 5 when a checkpoint could not be written (a full disk); 130 after a second
+Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from distgan.cluster import REQUEUE_EXIT_CODE, request_requeue
+from distgan.cluster import REQUEUE_EXIT_CODE, request_requeue, slurm_job_id
 from distgan.config import Config, ConfigError, load_config
 
+USAGE_EXIT_CODE = 2
 NON_FINITE_EXIT_CODE = 4
+CHECKPOINT_WRITE_EXIT_CODE = 5
+INTERRUPTED_EXIT_CODE = 130
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,35 +39,58 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve_config(config: Path | None, run_dir: Path, overrides: list[str]) -> Config:
-    if config is None and (run_dir / "config.yaml").is_file():
+    if config is None:
+        if not (run_dir / "config.yaml").is_file():
+            raise ConfigError(f"{run_dir} holds no config.yaml: a new run directory needs --config "
+                              "(e.g. --config configs/tiny.yaml)")
         config = run_dir / "config.yaml"
     return load_config(config, overrides)
 
 
+def _error(message: str, code: int) -> int:
+    print(f"distgan train: {message}", file=sys.stderr, flush=True)
+    return code
+
+
 def main(args: argparse.Namespace) -> int:
+    from distgan.train.preflight import check_run
+
     try:
         cfg = resolve_config(args.config, args.run_dir, args.overrides)
+        check_run(cfg, args.run_dir)
     except ConfigError as err:
-        print(f"distgan train: config error: {err}", file=sys.stderr)
-        return 2
+        return _error(f"config error: {err}", USAGE_EXIT_CODE)
+    from distgan.checkpoint.format import CheckpointProblem
+    from distgan.train.checkpoint import CheckpointWriteError
+    from distgan.train.lock import RunDirBusy
     from distgan.train.signals import StopRequest
-    from distgan.train.trainer import NonFiniteError, Trainer
+    from distgan.train.trainer import NonFiniteError
 
     stop = StopRequest(args.run_dir)
-    if int(os.environ.get("RANK", "0")) == 0:
-        stop.consume_stop_file()  # left by the stop that ended the previous job
-    trainer = Trainer(cfg, args.run_dir, stop_requested=stop)
     try:
-        result = trainer.fit()
+        return _train(args, cfg, stop)
+    except (ConfigError, RunDirBusy, CheckpointProblem) as err:
+        return _error(str(err), USAGE_EXIT_CODE)
     except NonFiniteError as err:
-        print(f"[distgan] rank {trainer.info.rank}: {err}", file=sys.stderr)
-        return NON_FINITE_EXIT_CODE
+        return _error(str(err), NON_FINITE_EXIT_CODE)
+    except CheckpointWriteError as err:
+        return _error(str(err), CHECKPOINT_WRITE_EXIT_CODE)
+    except KeyboardInterrupt:
+        return _error("interrupted (Ctrl-C twice): no checkpoint of the last steps", INTERRUPTED_EXIT_CODE)
+
+
+def _train(args: argparse.Namespace, cfg: Config, stop) -> int:
+    from distgan.distributed import any_rank, barrier
+    from distgan.train.trainer import Trainer
+
+    trainer = Trainer(cfg, args.run_dir, stop_requested=stop, job_id=slurm_job_id())
+    if trainer.info.is_main:
+        stop.consume_stop_file()  # left by the stop that ended the previous job
+    result = trainer.fit()
     if not result.stopped_early:
         if trainer.info.is_main:
             print(f"[distgan] done at step {result.state.step}; checkpoint: {result.last_checkpoint}")
         return 0
-    from distgan.distributed import any_rank, barrier
-
     # A signal may have reached only some ranks: requeue if any of them was asked to.
     wants_requeue = any_rank(stop.wants_requeue, trainer.info.device)
     if trainer.info.is_main:

@@ -116,6 +116,8 @@ class DataConfig:
     shards: str | None = None
     # Validation shards; empty means the "val" split of ``shards``' index.json.
     val_shards: str | None = None
+    # Run the shell commands of pipe: shards listed in an index.json (a file, maybe a stranger's).
+    allow_index_pipes: bool = False
     segment_samples: int = 8192
     batch_size: int = 16
     num_workers: int = 2

@@ -3,11 +3,12 @@
 Preparation writes what these constants say and the stream reads it back, so each lives here
 once: a corpus folder holds ``{split}-{NNNNNN}.tar`` shards plus one ``index.json`` (``index.py``);
 each sample is a group of tar members sharing a key (WebDataset's convention: the member name up
-to the first dot of its basename), with keys made of ``[A-Za-z0-9_-]`` only.
+to the first dot of its basename), with keys made of letters (any script), digits, ``_`` and ``-``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 
@@ -28,7 +29,7 @@ AUDIO_EXTENSIONS: tuple[str, ...] = (
 # clips and the stream skips them, with the same threshold, so nothing prepare writes is skipped.
 SILENCE_PEAK = 1e-4
 
-_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_KEY_UNSAFE = re.compile(r"[^\w-]+")  # \w: letters and digits of every script, and "_"
 _KEY_AND_EXT = re.compile(r"^((?:.*/|)[^./][^.]*)\.([^/]*)$")
 
 
@@ -42,9 +43,17 @@ def is_audio_extension(ext: str) -> bool:
 
 
 def safe_key(name: str) -> str:
-    """Turn a relative path or id into a WebDataset-safe key ("a/b.c d" -> "a__b_c_d")."""
+    """Turn a relative path or id into a WebDataset-safe key ("a/b.c d" -> "a__b_c_d").
+
+    Several names can give one key ("a b" and "a_b"); ``unique_key`` tells them apart.
+    """
     name = name.replace("/", "__").replace(os.sep, "__")
     return _KEY_UNSAFE.sub("_", name).strip("_") or "sample"
+
+
+def unique_key(name: str) -> str:
+    """``safe_key`` plus a short hash of ``name``: for names whose safe keys collide."""
+    return f"{safe_key(name)}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
 
 def split_member_name(name: str) -> tuple[str | None, str]:

@@ -24,7 +24,7 @@ sample's index, which is what the epoch plan's ranges refer to.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
@@ -93,8 +93,16 @@ class ShardSet:
         return replace(self, shards=shards)
 
 
-def resolve_shards(spec: str, split: str = "train") -> ShardSet:
+class UntrustedCommand(ValueError):
+    """An ``index.json`` lists ``pipe:`` shards, and running commands from a file was not allowed."""
+
+
+def resolve_shards(spec: str, split: str = "train", allow_index_pipes: bool = False) -> ShardSet:
     """Turn ``data.shards`` (folder, index.json, brace pattern, .tar, ``pipe:`` URL) into shards.
+
+    A ``pipe:`` URL the user wrote is the user's command. A ``pipe:`` shard listed in an
+    ``index.json`` is a shell command from a file (which may have come with a downloaded
+    corpus): it raises ``UntrustedCommand`` unless ``allow_index_pipes``.
 
     Raises ``FileNotFoundError`` naming a missing local path, and ``ValueError`` for an index
     without ``split`` or a spec that matches no shard.
@@ -109,10 +117,10 @@ def resolve_shards(spec: str, split: str = "train") -> ShardSet:
     path = Path(spec).expanduser()
     if path.is_dir():
         if (path / INDEX_NAME).is_file():
-            return _from_index(path / INDEX_NAME, split)
+            return _from_index(path / INDEX_NAME, split, allow_index_pipes)
         return _local_shards(_folder_tars(path, split), spec)
     if path.suffix == ".json":
-        return _from_index(path, split)
+        return _from_index(path, split, allow_index_pipes)
     if path.suffix == ".tar":
         return _local_shards([path], spec)
     raise FileNotFoundError(f"shard spec {spec!r} is not an existing folder, index.json, .tar or pattern")
@@ -131,12 +139,16 @@ def _folder_tars(folder: Path, split: str) -> list[Path]:
     return own
 
 
-def _from_index(path: Path, split: str) -> ShardSet:
+def _from_index(path: Path, split: str, allow_pipes: bool) -> ShardSet:
     index = CorpusIndex.read(path)
     if split not in index.splits:
         raise ValueError(f"{path} has no split {split!r} (it has: {', '.join(sorted(index.splits)) or 'none'})")
     shards = []
     for entry in index.splits[split].shards:
+        if entry.path.startswith("pipe:") and not allow_pipes:
+            raise UntrustedCommand(
+                f"{path} lists the shard {entry.path!r}, a shell command from a file; distgan runs it only "
+                "when told the index is trusted (data.allow_index_pipes=true, or --allow-index-pipes)")
         url = entry.path if entry.path.startswith("pipe:") else str(path.parent / entry.path)
         if not url.startswith("pipe:") and not Path(url).is_file():
             raise FileNotFoundError(f"shard {url} listed in {path} does not exist")
@@ -185,6 +197,11 @@ class RawSample:
     members: dict[str, bytes]
 
 
+def pipe_commands(shards: ShardSet) -> list[str]:
+    """The shell commands reading ``shards`` runs (one per ``pipe:`` shard)."""
+    return [shard.url.removeprefix("pipe:") for shard in shards.shards if shard.is_pipe]
+
+
 def _open(url: str) -> tuple[BinaryIO, bool]:
     """A local file opens seekable, so members outside a range are skipped without reading them."""
     if not url.startswith("pipe:"):
@@ -197,10 +214,12 @@ def _open(url: str) -> tuple[BinaryIO, bool]:
 _READ_ERRORS = (OSError, TarFormatError, ValueError, EOFError)
 
 
-def iter_shard(url: str, start: int = 0, stop: int | None = None) -> Iterator[RawSample]:
+def iter_shard(url: str, start: int = 0, stop: int | None = None,
+               beyond: Callable[[], None] | None = None) -> Iterator[RawSample]:
     """Yield samples ``start <= index < stop`` of a shard, reading only their members' bytes.
 
-    Stops reading as soon as ``stop`` is reached. A sample is yielded only once all its members
+    Stops reading as soon as ``stop`` is reached; ``beyond`` is called when it finds that the
+    shard holds a sample at ``stop`` (more than a range ending at the shard's count expects). A sample is yielded only once all its members
     were read; any failure (missing file, garbage, truncation, a failing pipe command) raises
     ``ShardReadError`` after the complete samples before it were yielded.
     """
@@ -223,6 +242,8 @@ def iter_shard(url: str, start: int = 0, stop: int | None = None) -> Iterator[Ra
                 index += 1
                 if stop is not None and index >= stop:
                     current = None
+                    if beyond is not None:
+                        beyond()
                     break
                 current = RawSample(key, index, {})
             if index >= start:

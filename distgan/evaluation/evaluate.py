@@ -18,10 +18,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import soundfile
 import torch
 
-from distgan.data.audiofile import audio_files
+from distgan.data.audiofile import SOUNDFILE_ERRORS, audio_files
 from distgan.data.format import INDEX_NAME
 from distgan.evaluation.metrics import MIN_SCORED_SAMPLES, available_metrics, score, summarize
 from distgan.inference.load import Vocoder
@@ -29,20 +30,45 @@ from distgan.inference.load import Vocoder
 Clips = Iterator[tuple[str, torch.Tensor]]
 
 
+def _skip(path: Path, reason: str) -> None:
+    print(f"distgan evaluate: {path} skipped: {reason}", flush=True)
+
+
 def _audio_files(folder: Path, sample_rate: int, max_clips: int | None) -> list[Path]:
-    files = audio_files(folder)
-    files = files[:max_clips] if max_clips else files
-    # Every file is checked on every rank before any is scored, so all ranks fail together.
+    """Readable, non-empty audio files (others are reported and skipped); every one is checked
+    on every rank before any is scored, so a sample-rate mismatch stops all ranks together."""
+    usable = []
+    for file in audio_files(folder):
+        try:
+            info = soundfile.info(str(file))
+        except SOUNDFILE_ERRORS as err:
+            _skip(file, f"not readable audio ({' '.join(str(err).split())})")
+            continue
+        if info.frames == 0:
+            _skip(file, "empty")
+            continue
+        if info.samplerate != sample_rate:
+            raise ValueError(f"{file}: sample rate {info.samplerate} Hz, but the model was trained at "
+                             f"{sample_rate} Hz (resample it first)")
+        usable.append(file)
+    return usable[:max_clips] if max_clips else usable
+
+
+def _read_files(folder: Path, files: list[Path]) -> Clips:
     for file in files:
-        rate = soundfile.info(str(file)).samplerate
-        if rate != sample_rate:
-            raise ValueError(f"{file}: sample rate {rate} Hz, but the model was trained at {sample_rate} Hz "
-                             "(resample it first)")
-    return files
+        try:
+            wave, _ = soundfile.read(file, dtype="float32", always_2d=True)
+        except SOUNDFILE_ERRORS as err:
+            _skip(file, f"not readable audio ({' '.join(str(err).split())})")
+            continue
+        if not np.isfinite(wave).all():
+            _skip(file, "NaN or Inf in the samples")
+            continue
+        yield file.relative_to(folder).with_suffix("").as_posix(), torch.from_numpy(wave.mean(axis=1))
 
 
 def clips_for_rank(data: str, split: str, sample_rate: int, rank: int, world_size: int,
-                   max_clips: int | None) -> Clips:
+                   max_clips: int | None, allow_index_pipes: bool = False) -> Clips:
     """(key, waveform [T]) for this rank's share of the clips, in key order.
 
     Problems with the data as a whole (missing split, wrong sample rate) raise here, before any
@@ -50,18 +76,11 @@ def clips_for_rank(data: str, split: str, sample_rate: int, rank: int, world_siz
     """
     path = Path(data)
     if path.is_dir() and not (path / INDEX_NAME).exists() and not list(path.glob("*.tar")):
-        files = _audio_files(path, sample_rate, max_clips)
-
-        def read_files() -> Clips:
-            for file in files[rank::world_size]:
-                wave, _ = soundfile.read(file, dtype="float32", always_2d=True)
-                yield file.relative_to(path).with_suffix("").as_posix(), torch.from_numpy(wave.mean(axis=1))
-
-        return read_files()
+        return _read_files(path, _audio_files(path, sample_rate, max_clips)[rank::world_size])
     from distgan.data.shards import resolve_shards
     from distgan.data.stream import iter_utterances
 
-    shards = resolve_shards(data, split)
+    shards = resolve_shards(data, split, allow_index_pipes)
     if shards.sample_rate is not None and shards.sample_rate != sample_rate:
         raise ValueError(f"{data}: shards hold {shards.sample_rate} Hz audio, but the model was trained at "
                          f"{sample_rate} Hz")

@@ -20,6 +20,7 @@ import numpy as np
 import soundfile
 import torch
 
+from distgan.data.audiofile import SOUNDFILE_ERRORS
 from distgan.inference.load import Vocoder
 from distgan.models.generator import receptive_field
 
@@ -38,7 +39,7 @@ class Item:
 
 def _read_tensor(path: Path) -> torch.Tensor:
     try:
-        value = torch.from_numpy(np.load(path)) if path.suffix == ".npy" else torch.load(path, map_location="cpu")
+        value = torch.from_numpy(np.load(path)) if path.suffix == ".npy" else torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, ValueError, pickle.UnpicklingError) as err:
         raise ValueError(f"{path}: not a readable {path.suffix} tensor ({err})") from err
     if not torch.is_tensor(value):
@@ -56,11 +57,15 @@ def read_input(path: Path, vocoder: Vocoder) -> Item:
                              f"n_mels={audio.n_mels} (expected [n_mels, frames] or [1, n_mels, frames])")
         if mel.shape[1] == 0:
             raise ValueError(f"{path}: the mel has no frames")
+        if not torch.isfinite(mel).all():
+            raise ValueError(f"{path}: the mel holds NaN or Inf")
         return Item(path, mel)
     try:
         wave, rate = soundfile.read(path, dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError) as err:
+    except SOUNDFILE_ERRORS as err:
         raise ValueError(f"{path}: not readable audio ({err})") from err
+    if not np.isfinite(wave).all():
+        raise ValueError(f"{path}: the audio holds NaN or Inf samples")
     if rate != audio.sample_rate:
         raise ValueError(f"{path}: sample rate {rate} Hz, but the model was trained at {audio.sample_rate} Hz "
                          "(resample it first)")

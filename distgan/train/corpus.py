@@ -5,11 +5,13 @@ from __future__ import annotations
 import torch
 
 from distgan import distributed
-from distgan.config import Config, ConfigError
-from distgan.data.shards import ShardSet, resolve_shards
+from distgan.config import Config
+from distgan.data.shards import ShardSet, pipe_commands, resolve_shards
 from distgan.data.stream import TrainLoader, TrainStream, iter_utterances
 from distgan.data.synthetic import ensure_synthetic_corpus
 from distgan.distributed import ProcessInfo
+from distgan.train.preflight import check_rate
+from distgan.train.signals import ignore_stop_signals
 
 
 def corpus_spec(cfg: Config, info: ProcessInfo | None = None) -> str:
@@ -28,27 +30,31 @@ def corpus_spec(cfg: Config, info: ProcessInfo | None = None) -> str:
     return path
 
 
-def _check_rate(shards: ShardSet, cfg: Config, what: str) -> ShardSet:
-    if shards.sample_rate is not None and shards.sample_rate != cfg.audio.sample_rate:
-        raise ConfigError(
-            f"{what} {shards.index_path or ''} hold {shards.sample_rate} Hz audio but audio.sample_rate is "
-            f"{cfg.audio.sample_rate}; re-run 'distgan prepare --sample-rate {cfg.audio.sample_rate}' "
-            "or change the config"
-        )
+_ANNOUNCED: set[str] = set()
+
+
+def announce_commands(shards: ShardSet, info: ProcessInfo) -> ShardSet:
+    """Print, once per command, each shell command reading these shards will run (rank 0)."""
+    new = [command for command in pipe_commands(shards) if command not in _ANNOUNCED]
+    _ANNOUNCED.update(new)
+    if new and info.is_main:
+        print(f"[distgan] reading the shards runs {len(new)} shell command(s):\n  " + "\n  ".join(new), flush=True)
     return shards
 
 
 def train_loader(cfg: Config, info: ProcessInfo, spec: str, start_epoch: int, skip_batches: int
                  ) -> TrainLoader:
-    shards = _check_rate(resolve_shards(spec, "train"), cfg, "the training shards")
+    shards = resolve_shards(spec, "train", cfg.data.allow_index_pipes)
+    announce_commands(check_rate(shards, cfg, "the training shards"), info)
     stream = TrainStream(
         shards, sample_rate=cfg.audio.sample_rate, segment_samples=cfg.data.segment_samples,
         batch_size=cfg.data.batch_size, rank=info.rank, world_size=info.world_size,
         seed=cfg.train.seed, shuffle_buffer=cfg.data.shuffle_buffer, short_clips=cfg.data.short_clips,
         start_epoch=start_epoch, skip_batches=skip_batches,
     )
+    # Workers leave stop signals to this process, which checkpoints before it stops (signals.py).
     return TrainLoader(stream, num_workers=cfg.data.num_workers, pin_memory=info.device.type == "cuda",
-                       prefetch_factor=cfg.data.prefetch_factor)
+                       prefetch_factor=cfg.data.prefetch_factor, worker_init_fn=ignore_stop_signals)
 
 
 def validation_clips(cfg: Config, info: ProcessInfo, spec: str) -> list[dict]:
@@ -60,14 +66,14 @@ def validation_clips(cfg: Config, info: ProcessInfo, spec: str) -> list[dict]:
     if cfg.log.val_clips == 0:
         return []
     try:
-        shards = resolve_shards(cfg.data.val_shards or spec, "val")
+        shards = resolve_shards(cfg.data.val_shards or spec, "val", cfg.data.allow_index_pipes)
     except (FileNotFoundError, KeyError, ValueError) as err:
         if info.is_main:
             print(f"[distgan] no validation clips ({err}); validation audio is off")
         return []
-    _check_rate(shards, cfg, "the validation shards")
+    announce_commands(check_rate(shards, cfg, "the validation shards"), info)
     if not cfg.data.val_shards and info.is_main:
-        train_urls = {shard.url for shard in resolve_shards(spec, "train").shards}
+        train_urls = {shard.url for shard in resolve_shards(spec, "train", cfg.data.allow_index_pipes).shards}
         if {shard.url for shard in shards.shards} <= train_urls:
             print(f"[distgan] {spec} has no held-out split: validation clips come from the training "
                   "shards (set data.val_shards, or prepare with --val-count)")

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from distgan.checkpoint.files import load_file, save_file
 from distgan.checkpoint.format import DDP_STATE
 from distgan.config import Config, OptimizerConfig
 from distgan.distributed import ProcessInfo
@@ -81,12 +82,12 @@ class DDPEngine(ModelEngine):
         if is_main:
             state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                      "scaler": self.scaler.state_dict() if self.scaler is not None else None}
-            torch.save(state, folder / DDP_STATE)
+            save_file(state, folder / DDP_STATE)
 
     def load(self, folder: Path) -> None:
         # To host memory first: load_state_dict copies onto the model's device, and "cpu:0" (the
         # device Accelerate gives each CPU process of a multi-process run) is no map_location.
-        state = torch.load(folder / DDP_STATE, map_location="cpu", weights_only=False)
+        state = load_file(folder / DDP_STATE)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler is not None and state.get("scaler"):

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from distgan.checkpoint.files import deepspeed_records, weights_only_loads
 from distgan.checkpoint.format import ZERO_TAG
 from distgan.config import Config, ConfigError, OptimizerConfig
 from distgan.distributed import ProcessInfo
@@ -69,8 +70,10 @@ class DeepSpeedEngine(ModelEngine):
         self.engine.save_checkpoint(str(folder), tag=ZERO_TAG, save_latest=False)
 
     def load(self, folder: Path) -> None:
-        path, _ = self.engine.load_checkpoint(str(folder), tag=ZERO_TAG, load_optimizer_states=True,
-                                              load_lr_scheduler_states=False)
+        # DeepSpeed unpickles with weights_only=False; distgan holds it to weights only.
+        with weights_only_loads(deepspeed_records()):
+            path, _ = self.engine.load_checkpoint(str(folder), tag=ZERO_TAG, load_optimizer_states=True,
+                                                  load_lr_scheduler_states=False)
         if path is None:
             raise RuntimeError(f"DeepSpeed could not load the {self.name} checkpoint in {folder}")
         self.skipped_steps = self.engine.skipped_steps

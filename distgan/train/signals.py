@@ -5,13 +5,17 @@ cannot interrupt or corrupt it. Sources:
 
 - ``SIGUSR1`` (SLURM's ``--signal=B:USR1@N`` forwarded by the sbatch script, or torchrun's agent
   when ``PET_SIGNALS_TO_HANDLE`` includes it): stop and ask to be requeued;
-- ``SIGTERM`` (preemption, ``scancel``, the elastic agent shutting down): stop, no requeue
-  request (a preempting scheduler requeues by itself; a cancelled job must stay cancelled);
+- ``SIGTERM`` (preemption, ``scancel``, the elastic agent shutting down) and ``SIGINT``
+  (Ctrl-C): stop, no requeue request (a preempting scheduler requeues by itself; a cancelled job
+  must stay cancelled). A second Ctrl-C does not wait: it raises ``KeyboardInterrupt`` at once;
 - a file ``RUN_DIR/STOP`` (``touch`` it; its content ``requeue`` asks for a requeue): what the
   sbatch scripts use, because it reaches every rank on every node without going through the
   launchers, whose agents kill workers 30 s after forwarding a signal.
 
-Every rank polls; ``distributed.any_rank`` in the loop makes all ranks agree.
+Every rank polls; ``distributed.any_rank`` in the loop makes all ranks agree. DataLoader
+workers ignore these signals (``ignore_stop_signals``): a signal sent to the whole process group
+(``scancel``, a container runtime, Ctrl-C in a terminal) must not kill them before the main
+process has written its checkpoint.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 
 REQUEUE_SIGNALS = (signal.SIGUSR1,)
-STOP_SIGNALS = (signal.SIGUSR1, signal.SIGTERM)
+STOP_SIGNALS = (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT)
 STOP_FILE = "STOP"
 
 
@@ -38,6 +42,11 @@ class StopRequest:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signal is None:
             self.signal = signum
+            if signum == signal.SIGINT:
+                print("\n[distgan] stopping after this step with a checkpoint (Ctrl-C again to quit at once)",
+                      flush=True)
+        elif signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a person asked twice: do not wait for the checkpoint
         else:
             self.extra_signals += 1  # already stopping: nothing to redo, nothing to interrupt
 
@@ -66,3 +75,9 @@ class StopRequest:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous.clear()
+
+
+def ignore_stop_signals(worker_id: int = 0) -> None:
+    """In a DataLoader worker: leave stop signals to the main process (a ``worker_init_fn``)."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)

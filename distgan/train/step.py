@@ -43,6 +43,7 @@ class GANStep:
         self.mel_input, self.mel_loss = mel_input, mel_loss
         self.phase, self.count = phase, count
         self.bad_terms = ""  # which loss terms were last not finite, and where
+        self._skipped = False  # an update of the current step was skipped
 
     def __call__(self, waves: list[torch.Tensor], step: int) -> tuple[Values, bool]:
         """Losses, gradient norms and loss scales of step ``step``; True when an update was skipped."""
@@ -50,27 +51,23 @@ class GANStep:
         train_g = not train_d or step % self.cfg.train.d_steps_per_g == 0
         mels = [self.mel_input(w) for w in waves]
         values: Values = {}
-        skipped = False
+        self._skipped = False
         shared_fakes = None
         if train_d:
             share = train_g and len(waves) == 1
             with self.phase("g_forward"), torch.set_grad_enabled(share):
                 fakes = [self.g(mel) for mel in mels]
             with self.phase("d_update"):
-                d_values = self.d_update(waves, fakes)
-            skipped |= d_values is None
-            values.update(d_values or {})
+                values.update(self.d_update(waves, fakes) or {})
             shared_fakes = fakes if share else None
         if train_g:
             with self.phase("g_update"):
-                g_values = self.g_update(waves, mels, shared_fakes, adversarial=train_d)
-            skipped |= g_values is None
-            values.update(g_values or {})
+                values.update(self.g_update(waves, mels, shared_fakes, adversarial=train_d) or {})
         for engine in (self.g, self.d):
             scale = engine.loss_scale()
             if scale is not None:
                 values[f"loss_scale/{engine.name[0]}"] = scale
-        return values, skipped
+        return values, self._skipped
 
     @staticmethod
     def _discriminate(forward: Callable, real: torch.Tensor, fake: torch.Tensor):
@@ -91,6 +88,9 @@ class GANStep:
         return False
 
     def _skip(self, engine: ModelEngine) -> None:
+        """An update that did not happen: a non-finite loss, or the optimizer skipped it
+        (non-finite gradients, an fp16 overflow). Either counts towards giving up."""
+        self._skipped = True
         # Each rank adds 1/world_size: the reduced total counts the update once.
         self.count({f"skipped_updates/{engine.name[0]}": 1.0 / self.info.world_size})
 
@@ -100,6 +100,7 @@ class GANStep:
         result = engine.step()
         values[f"grad_norm/{engine.name[0]}"] = result.grad_norm
         if result.skipped:
+            self.bad_terms = f"the {engine.name}'s gradients"
             self._skip(engine)
         return values
 

@@ -11,7 +11,6 @@ SLURM: a stop request (signal, stop file, time budget) is a callable the caller 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import random
 import resource
 import time
@@ -24,15 +23,23 @@ import torch
 from tqdm import tqdm
 
 from distgan import distributed
-from distgan.checkpoint.format import Checkpoint, latest_checkpoint
+from distgan.checkpoint.files import HASH_NAME
+from distgan.checkpoint.format import (
+    Checkpoint,
+    IncompleteCheckpoint,
+    complete_checkpoints,
+    content_problem,
+    open_checkpoint,
+)
 from distgan.config import Config, dump_config
 from distgan.data.stream import COUNTER_NAMES
 from distgan.mel import MelSpectrogram
 from distgan.models.discriminators import Discriminators
 from distgan.models.generator import HiFiGANGenerator
 from distgan.train import corpus
-from distgan.train.checkpoint import CheckpointWriter, rng_state, set_rng_state
+from distgan.train.checkpoint import CheckpointWriter, reject, rng_state, set_rng_state, weight_fingerprint
 from distgan.train.engine import build_engines
+from distgan.train.lock import RunDirBusy, RunDirLock
 from distgan.train.logger import MetricLogger
 from distgan.train.schedule import learning_rate
 from distgan.train.step import GANStep
@@ -102,10 +109,12 @@ def _untimed(phase: str) -> contextlib.AbstractContextManager:
 
 class Trainer:
     """``stop_requested`` is polled at every step boundary (the ranks agree on it); ``phase_timer``
-    receives each phase of ``PHASES`` as it runs (``distgan bench step`` times them this way)."""
+    receives each phase of ``PHASES`` as it runs (``distgan bench step`` times them this way);
+    ``job_id`` names the job in the run directory's lock, so that the same job, requeued, can take
+    the lock over (``lock.py``). The lock is held from here to the end of ``fit``."""
 
     def __init__(self, cfg: Config, run_dir: Path, stop_requested: Callable[[], bool] = _never,
-                 phase_timer: PhaseTimer = _untimed) -> None:
+                 phase_timer: PhaseTimer = _untimed, job_id: str | None = None) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.stop_requested = stop_requested
@@ -120,14 +129,29 @@ class Trainer:
                 else "DDP" if info.world_size > 1 else "single process")
         print(f"[distgan] rank {info.rank} of {info.world_size} (local rank {info.local_rank}) on {info.device}, "
               f"{mode}, precision {cfg.train.precision}", flush=True)
+        self.lock = RunDirLock(self.run_dir, job_id)
+        busy = None
+        if info.is_main:
+            try:
+                self.lock.acquire()
+            except RunDirBusy as err:
+                busy = str(err)
+        busy = distributed.broadcast_object(busy)
+        if busy:
+            raise RunDirBusy(busy)
+        try:
+            self._set_up()
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _set_up(self) -> None:
+        cfg, info = self.cfg, self.info
         self.mel_input = MelSpectrogram(cfg.audio).to(info.device)
         self.mel_loss = MelSpectrogram.for_loss(cfg.audio).to(info.device)
-
         self.state = TrainState()
         self.resumed_from: Checkpoint | None = None
-        checkpoint = latest_checkpoint(self.run_dir, info.world_size, report=print if info.is_main else _quiet)
-        if checkpoint is not None:
-            self._restore(checkpoint)
+        self._resume()
         if info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(dump_config(cfg))
@@ -143,7 +167,8 @@ class Trainer:
             keys += ["loss_scale/g", "loss_scale/d"]
         self.logger = MetricLogger(self.run_dir, info, keys, COUNT_KEYS, self.state.counts,
                                    resumed_at=self.state.step if self.resumed_from else None)
-        self.checkpoints = CheckpointWriter(self.run_dir, info, cfg.checkpoint.keep_last)
+        self.checkpoints = CheckpointWriter(self.run_dir, info, cfg.checkpoint.keep_last,
+                                            last_good=self.resumed_from.path if self.resumed_from else None)
         self.watchdog = Watchdog(cfg.faults.watchdog_minutes, info.rank, self.run_dir / "logs")
         self.gan_step = GANStep(cfg, self.g, self.d, info, self.mel_input, self.mel_loss, self._phase,
                                 self.logger.count)
@@ -156,9 +181,46 @@ class Trainer:
             yield
 
     # ------------------------------------------------------------------------------------------
+    def _resume(self) -> None:
+        """Restore the newest checkpoint whose files verify and load; pass over (and move aside)
+        the others, every rank agreeing on each verdict."""
+        report = print if self.info.is_main else _quiet
+        loaded_any = False
+        for checkpoint in complete_checkpoints(self.run_dir, self.info.world_size, report):
+            # Every rank checks its share of the files' digests before anything is loaded.
+            share = sorted(checkpoint.files)[self.info.rank::self.info.world_size]
+            problem = self._agreed(content_problem(checkpoint, share))
+            if problem is None:
+                loaded_any = True
+                problem = self._agreed(self._attempt(lambda c=checkpoint: self._restore(c)))
+            if problem is None:
+                return
+            report(f"[distgan] passing over checkpoint {checkpoint.path}: {problem}")
+            if self.info.is_main:
+                reject(checkpoint.path, report)
+            distributed.barrier()
+        if loaded_any:  # the models hold part of a failed load: no fresh start from here
+            raise IncompleteCheckpoint(self.run_dir, "no checkpoint in this run directory could be loaded "
+                                       "(see above); move the rejected ones away to start afresh")
+
+    @staticmethod
+    def _attempt(action: Callable[[], None]) -> str | None:
+        try:
+            action()
+        except (ValueError, RuntimeError, OSError, KeyError, TypeError) as err:
+            return f"{type(err).__name__}: {err}"
+        return None
+
+    def _agreed(self, problem: object | None) -> str | None:
+        """One verdict for all ranks: the problems any rank found, or None."""
+        found = [(rank, p) for rank, p in enumerate(distributed.all_gather_object(
+            str(problem) if problem is not None else None)) if p is not None]
+        return "; ".join(f"rank {rank}: {p}" for rank, p in found) or None
+
     def _restore(self, checkpoint: Checkpoint, announce: bool = True) -> None:
         for engine in (self.g, self.d):
             engine.load(checkpoint.path / engine.name)
+        self._check_weights(checkpoint)
         saved = checkpoint.trainer_state()
         self.state = TrainState(**saved["state"])
         same_world = saved["world_size"] == self.info.world_size
@@ -174,6 +236,16 @@ class Trainer:
         self.resumed_from = checkpoint
         if self.info.is_main and announce:
             print(f"[distgan] resumed from {checkpoint.path} (step {self.state.step})")
+
+    def _check_weights(self, checkpoint: Checkpoint) -> None:
+        """The loaded weights are finite and are the ones the checkpoint's fingerprint describes."""
+        digests, non_finite = weight_fingerprint((self.g, self.d))
+        if non_finite:
+            raise IncompleteCheckpoint(checkpoint.path, f"non-finite weights in {', '.join(non_finite[:3])}")
+        saved = checkpoint.rank_state(0) or {}
+        if saved.get("weights_hash") == HASH_NAME and saved["weights"] != digests:
+            raise IncompleteCheckpoint(checkpoint.path, "the loaded weights differ from the fingerprint saved "
+                                       "with them")
 
     def _batches(self) -> Iterator[dict]:
         """Batches across epochs; the data position advances as each batch is taken."""
@@ -210,6 +282,7 @@ class Trainer:
             if bar is not None:
                 bar.close()
             self.logger.close()
+            self.lock.release()
         return TrainResult(self.state, last_checkpoint, stopped_early=stop and self.state.step < max_steps)
 
     def _step(self, batches: Iterator[dict]) -> bool:
@@ -266,7 +339,8 @@ class Trainer:
     def _handle_divergence(self, step: int) -> None:
         """After too many consecutive non-finite updates: roll back with a lower LR, or stop."""
         factor = self.cfg.faults.rollback_lr_factor
-        checkpoint = latest_checkpoint(self.run_dir, self.info.world_size, report=_quiet)
+        last_good = self.checkpoints.last_good
+        checkpoint = open_checkpoint(last_good) if last_good is not None else None
         message = (f"{self.state.consecutive_skips} consecutive updates skipped for non-finite values, "
                    f"last at step {step} in {self.gan_step.bad_terms}")
         if factor is None or checkpoint is None:
@@ -296,23 +370,18 @@ class Trainer:
         return values | step_values
 
     # ------------------------------------------------------------------------------------------
-    def weight_fingerprint(self) -> dict[str, str]:
-        """SHA-256 of each model's full weights as this rank sees them (ZeRO-3: gathered)."""
-        out = {}
-        for engine in (self.g, self.d):
-            digest = hashlib.sha256()
-            with engine.full_parameters() as model:
-                for name, tensor in sorted(model.state_dict().items()):
-                    digest.update(name.encode())
-                    digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
-            out[engine.name] = digest.hexdigest()
-        return out
-
-    def save_checkpoint(self) -> Path:
+    def save_checkpoint(self) -> Path | None:
+        """Write a checkpoint of this step; None (and a message) when some weights are not finite."""
+        digests, non_finite = weight_fingerprint((self.g, self.d))
+        if distributed.any_rank(bool(non_finite), self.info.device):
+            if self.info.is_main:
+                print(f"[distgan] step {self.state.step}: not writing a checkpoint, the weights are not finite "
+                      f"({', '.join(non_finite[:3]) or 'on another rank'})")
+            return None
         self.state.counts = dict(self.logger.totals)
         trainer_state = {"state": asdict(self.state), "world_size": self.info.world_size,
                          "deepspeed_stage": self.info.deepspeed_stage}
-        rank_state = {"rng": rng_state(), "weights": self.weight_fingerprint(), "step": self.state.step}
+        rank_state = {"rng": rng_state(), "weights": digests, "weights_hash": HASH_NAME, "step": self.state.step}
         return self.checkpoints.save(self.state.step, (self.g, self.d), trainer_state, rank_state,
                                      dump_config(self.cfg))
 

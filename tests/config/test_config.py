@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from distgan.commands.train import resolve_config
-from distgan.config import Config, ConfigError, config_from_yaml_text, dump_config, iter_fields, load_config
+from distgan.config import ConfigError, config_from_yaml_text, dump_config, iter_fields, load_config
 from tests.train.helpers import REPO_ROOT, run_distgan
 
 CONFIGS = REPO_ROOT / "configs"
@@ -96,7 +96,8 @@ def test_run_directory_config_is_reused_without_config(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(dump_config(load_config(CONFIGS / "tiny.yaml", ["train.max_steps=11"])))
     assert resolve_config(None, tmp_path, ["train.max_steps=12"]).train.max_steps == 12
     assert resolve_config(None, tmp_path, []).train.max_steps == 11
-    assert resolve_config(None, tmp_path / "fresh", []) == Config()
+    with pytest.raises(ConfigError, match="holds no config.yaml: a new run directory needs --config"):
+        resolve_config(None, tmp_path / "fresh", [])
 
 
 def test_every_field_is_listed_for_the_reference() -> None:

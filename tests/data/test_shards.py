@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from distgan.data.index import CorpusIndex
-from distgan.data.shards import ShardReadError, count_samples, iter_shard, resolve_shards
+from distgan.data.shards import (
+    ShardReadError,
+    UntrustedCommand,
+    count_samples,
+    iter_shard,
+    pipe_commands,
+    resolve_shards,
+)
 from distgan.data.stream import TrainStream
 from tests.data.shard_helpers import good_shards, write_corpus
 
@@ -91,7 +98,11 @@ def test_an_index_of_pipe_urls_trains(corpus: Path, tmp_path: Path) -> None:
     for entry in index.splits["train"].shards:
         entry.path = f"pipe:cat {corpus / entry.path}"
     index.write(tmp_path)
-    shards = resolve_shards(str(tmp_path / "index.json"))
+    # A command from a file runs only when the user says the index is trusted.
+    with pytest.raises(UntrustedCommand, match="a shell command from a file.*data.allow_index_pipes=true"):
+        resolve_shards(str(tmp_path / "index.json"))
+    shards = resolve_shards(str(tmp_path / "index.json"), allow_index_pipes=True)
+    assert pipe_commands(shards) == [entry.path.removeprefix("pipe:") for entry in index.splits["train"].shards]
     assert all(s.is_pipe for s in shards.shards) and shards.samples == 12
     stream = TrainStream(shards, sample_rate=8000, segment_samples=512, batch_size=3, rank=1, world_size=2,
                          seed=0, with_keys=True)

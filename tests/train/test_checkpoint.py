@@ -65,7 +65,7 @@ def test_incomplete_checkpoints_are_reported_and_never_loaded(tmp_path: Path) ->
     reports: list[str] = []
     found = latest_checkpoint(tmp_path, report=reports.append)
     assert found is not None and found.path == newest
-    assert any("step-00000005" in r and "discriminator holds no model state" in r for r in reports)
+    assert any("step-00000005" in r and "discriminator/state.pt is missing" in r for r in reports)
     assert any("step-00000004" in r and "no completion marker" in r for r in reports)
     assert checkpoint_problem(newest) is None
 

@@ -106,6 +106,19 @@ def test_every_rank_names_the_non_finite_term(nan_streak: Run) -> None:
     assert "last at step 7 in g/mel (rank 1)" in nan_streak.outputs[0], nan_streak.outputs[0]
 
 
+@pytest.mark.slow
+def test_updates_the_optimizer_skips_count_towards_giving_up(tmp_path: Path) -> None:
+    # Every loss term finite, the generator's gradients NaN from step 3 on: each G update is
+    # skipped by the optimizer, and three in a row end the run (before: exit 0, G never trained).
+    run = faulty_run(tmp_path, "train.max_steps=12", "faults.max_consecutive_skips=3", NAN_GRAD_STEPS="3-12")
+    assert run.statuses == [4, 4], run.report
+    for output in run.outputs:
+        assert "3 consecutive updates skipped for non-finite values, last at step 5 in the generator's gradients" \
+            in output, output[-2000:]
+    rows = rows_by_step(run.run_dir, 0)
+    assert math.isfinite(rows[3]["g/total"]) and not math.isfinite(rows[3]["grad_norm/g"])
+
+
 @pytest.fixture(scope="module")
 def rollback(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """NaN on rank 1 at steps 5-7; after 3 skips, roll back to step 4 with half the learning rate."""

@@ -19,6 +19,7 @@ whose keys collide). Layouts:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ import numpy as np
 import soundfile
 
 from distgan.data.audiofile import SOUNDFILE_ERRORS, audio_files
-from distgan.data.format import safe_key
+from distgan.data.format import safe_key, unique_key
 from distgan.data.prepare.convert import ClipError, Failure, read_audio_file
 
 LJSPEECH_METADATA = "metadata.csv"
@@ -162,14 +163,27 @@ def _manifest_entry(folder: Path, line: str) -> SourceFile:
 
 
 def _unique_keys(files: list[SourceFile], failed: list[Failure]) -> list[SourceFile]:
-    """Sort by key; of files sharing a key (``a.wav`` and ``a.flac``) keep the first by path."""
+    """One file per key, sorted by key. Different names that make one safe key ("a b.wav",
+    "a_b.wav", names in other scripts) each get a hashed key of their own; copies of one clip
+    in several formats (``a.wav`` and ``a.flac``) keep the first by path and report the rest."""
+    by_key: dict[str, list[SourceFile]] = {}
+    for item in files:
+        by_key.setdefault(item.key, []).append(item)
     kept: dict[str, SourceFile] = {}
-    for item in sorted(files, key=lambda f: (f.key, f.path)):
-        if item.key in kept:
-            failed.append(Failure(item.path, f"key {item.key!r} already used by {kept[item.key].path}"))
-        else:
-            kept[item.key] = item
-    return list(kept.values())
+    for key, group in by_key.items():
+        names = {_name(item) for item in group}
+        for item in sorted(group, key=lambda f: f.path):
+            unique = key if len(names) == 1 else unique_key(_name(item))
+            if unique in kept:
+                failed.append(Failure(item.path, f"key {unique!r} already used by {kept[unique].path}"))
+            else:
+                kept[unique] = dataclasses.replace(item, key=unique)
+    return [kept[key] for key in sorted(kept)]
+
+
+def _name(item: SourceFile) -> str:
+    """What the clip was called before its key was made safe: its source without the extension."""
+    return Path(item.source).with_suffix("").as_posix() if Path(item.source).suffix else item.source
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ With a ``peak``, NaN/Inf are caught inside the decoded segment (and a non-finite
 rejected before decoding); a clip with a few bad values elsewhere can slip through until a
 later epoch crops them. ``prepare`` checks every clip whole, so this concerns foreign shards.
 
-Every problem raises ``BadSample`` with a reason from ``SKIP_REASONS``.
+A sample whose json describes other audio than its audio member (sample rate, length, channels)
+is not trusted: it is skipped as ``metadata_mismatch``. Every problem raises ``BadSample`` with a
+reason from ``SKIP_REASONS``.
 """
 
 from __future__ import annotations
@@ -55,11 +57,20 @@ def read_text(members: dict[str, bytes], meta: dict[str, Any]) -> str | None:
     return raw.decode("utf-8", errors="replace").strip() if raw is not None else None
 
 
-def _open(audio: bytes, sample_rate: int) -> Pcm16Wav | SoundFileReader:
+# The sample json's fields that describe the audio, and the header's name for each.
+_META_FIELDS = (("sample_rate", "samplerate"), ("samples", "frames"), ("channels", "channels"))
+
+
+def _open(audio: bytes, sample_rate: int, meta: dict[str, Any]) -> Pcm16Wav | SoundFileReader:
     try:
         reader = open_audio(audio)
     except AudioFileError as err:
         raise BadSample("decode_error", str(err)) from err
+    for field, header in _META_FIELDS:
+        claimed = meta.get(field)
+        if isinstance(claimed, int) and not isinstance(claimed, bool) and claimed != getattr(reader, header):
+            reader.close()
+            raise BadSample("metadata_mismatch", f"json {field}={claimed}, the audio has {getattr(reader, header)}")
     if reader.samplerate != sample_rate:
         reader.close()
         raise BadSample("wrong_sample_rate", f"{reader.samplerate} Hz, expected {sample_rate} Hz")
@@ -100,7 +111,7 @@ def decode_segment(
     are reproducible. A clip shorter than a segment is zero-padded at the end when
     ``pad_short``, else skipped as ``too_short``.
     """
-    reader = _open(audio, sample_rate)
+    reader = _open(audio, sample_rate, meta)
     try:
         frames = reader.frames
         if frames < segment_samples and not pad_short:
@@ -129,9 +140,10 @@ def decode_segment(
     return segment
 
 
-def decode_clip(audio: bytes, *, sample_rate: int, silence_peak: float = SILENCE_PEAK) -> np.ndarray:
+def decode_clip(audio: bytes, meta: dict[str, Any], *, sample_rate: int,
+                silence_peak: float = SILENCE_PEAK) -> np.ndarray:
     """A whole clip as mono float32 ``[T]`` (validation), rejecting what training would reject."""
-    reader = _open(audio, sample_rate)
+    reader = _open(audio, sample_rate, meta)
     try:
         clip = _read_mono(reader, 0, reader.frames)
     finally:

@@ -22,7 +22,7 @@ Accelerate's own sharding would split it a second time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
@@ -113,7 +113,7 @@ class TrainLoader:
     """
 
     def __init__(self, stream: TrainStream, *, num_workers: int, pin_memory: bool,
-                 prefetch_factor: int = 2) -> None:
+                 prefetch_factor: int = 2, worker_init_fn: Callable[[int], None] | None = None) -> None:
         self.stream = stream
         self.num_workers = num_workers
         self.epoch = stream.start_epoch
@@ -125,6 +125,7 @@ class TrainLoader:
             pin_memory=pin_memory,
             prefetch_factor=prefetch_factor if num_workers > 0 else None,
             persistent_workers=num_workers > 0,
+            worker_init_fn=worker_init_fn,
         )
 
     @property

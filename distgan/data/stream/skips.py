@@ -21,6 +21,8 @@ SKIP_REASONS: tuple[str, ...] = (
     "silent",  # peak below the silence threshold
     "non_finite",  # NaN or Inf in the decoded samples (float files)
     "too_short",  # fewer frames than a segment, with data.short_clips=skip
+    "metadata_mismatch",  # the sample's json disagrees with its audio (rate, length, channels)
+    "index_mismatch",  # a shard holds more or fewer samples than index.json says (counted per shard)
 )
 # Not a skip: a planned batch slot filled by re-cropping a recent good clip, because the
 # worker's share of the epoch ran short of good samples (see ``worker.py``).

@@ -56,7 +56,7 @@ def iter_utterances(
     for sample in samples:
         try:
             meta = read_meta(sample.members)
-            clip = decode_clip(find_audio(sample.members), sample_rate=sample_rate, silence_peak=silence_peak)
+            clip = decode_clip(find_audio(sample.members), meta, sample_rate=sample_rate, silence_peak=silence_peak)
         except BadSample as bad:
             warnings.warn(f"clip {sample.key} skipped ({bad})", stacklevel=2)
             continue

@@ -54,19 +54,44 @@ class SegmentSettings:
 
 
 def read_pieces(pieces: Iterable[Piece], shards: list[Shard], counter: SkipCounter) -> Iterator[RawSample]:
-    """Raw samples of ``pieces`` in order; shard failures are counted, logged and skipped."""
+    """Raw samples of ``pieces`` in order; shard failures are counted, logged and skipped.
+
+    A shard that holds fewer samples than its recorded count, or more (found when a piece
+    ends at that count), is counted once per piece as ``index_mismatch`` and logged.
+    """
     for piece in pieces:
-        url = shards[piece.shard].url
+        shard = shards[piece.shard]
         received = 0
+        ends_shard = shard.samples is not None and piece.stop == shard.samples
+
+        def more_than_recorded(shard: Shard = shard) -> None:
+            counter.add("index_mismatch")
+            _warn_once(f"{shard.url} holds more than the {shard.samples} samples its index records: "
+                       "the rest are never read; rewrite the index (distgan prepare)")
+
         try:
-            for sample in iter_shard(url, piece.start, piece.stop):
+            for sample in iter_shard(shard.url, piece.start, piece.stop,
+                                     beyond=more_than_recorded if ends_shard else None):
                 received += 1
                 yield sample
         except ShardReadError as err:
             counter.add("shard_error")
             log.warning("skipping the rest of a shard: %s", err)
-        if received < piece.stop - piece.start and received:
-            log.warning("%s: %d of %d expected samples", url, received, piece.stop - piece.start)
+            continue
+        if received < piece.stop - piece.start:
+            counter.add("index_mismatch")
+            _warn_once(f"{shard.url} holds fewer samples than its index records ({piece.start + received} "
+                       f"of {piece.stop} read); the missing ones are made up by re-crops")
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """Log a message once per process (every epoch would otherwise repeat it)."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        log.warning(message)
 
 
 def shuffled(items: Iterable[T], buffer_size: int, rng: np.random.Generator) -> Iterator[T]:

@@ -6,6 +6,8 @@ Started like ``python -m distgan``, one process per rank (or under torchrun): th
 - ``NAN_RANK`` and ``NAN_STEPS`` (``"5"``, ``"5-7"``, ``"3,9-10"``): that rank's generator mel
   loss (``losses.mel_l1_loss``, as the trainer calls it) is NaN at those steps, each only the
   first time it is trained, so a rolled-back run trains it again cleanly;
+- ``NAN_GRAD_STEPS``: at those steps, on every rank, the mel loss keeps its value but its
+  gradient is NaN (``0 * sqrt'(0)``): every term is finite, the optimizer skips the update;
 - ``STALL_RANK``, ``STALL_STEP`` and ``STALL_SECONDS``: that rank sleeps inside the data iterator
   while taking the batch of that step, as a dead data source would.
 """
@@ -15,6 +17,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+
+import torch
 
 from distgan import losses
 from distgan.cli import main
@@ -35,6 +39,7 @@ class Faults:
         self.step = 0  # the step being trained, 1-based
         self.nan_steps = parse_steps(os.environ.get("NAN_STEPS", ""))
         self.nan_rank = int(os.environ.get("NAN_RANK", "-1"))
+        self.nan_grad_steps = parse_steps(os.environ.get("NAN_GRAD_STEPS", ""))
         self.stall_rank = int(os.environ.get("STALL_RANK", "-1"))
         self.stall_step = int(os.environ.get("STALL_STEP", "0"))
         self.stall_seconds = float(os.environ.get("STALL_SECONDS", "0"))
@@ -60,6 +65,8 @@ class Faults:
                 faults.nan_steps.discard(faults.step)
                 print(f"[faulty_train] rank {faults.rank}: NaN mel loss at step {faults.step}", flush=True)
                 return loss * float("nan")
+            if faults.step in faults.nan_grad_steps:
+                return loss + 0.0 * torch.sqrt(loss - loss.detach())  # same value, NaN gradient
             return loss
 
         Trainer.train_step = tracked_train_step

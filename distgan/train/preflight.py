@@ -1,0 +1,77 @@
+"""Checks of a run that need no process group, made before one starts: a mistake costs seconds
+and leaves nothing behind, instead of failing after a rendezvous with a traceback.
+
+- the run directory: a folder (or nothing yet), and, when it holds checkpoints, trained with a
+  config whose model and audio settings match this one (else loading fails with a page of
+  "size mismatch" lines);
+- the data: the shards ``data.shards`` and ``data.val_shards`` name exist, and their index's
+  sample rate is ``audio.sample_rate``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from distgan.checkpoint.format import CONFIG, complete_checkpoints
+from distgan.config import Config, ConfigError, config_from_yaml_text, to_dict
+from distgan.data.shards import ShardSet, resolve_shards
+
+# Settings a checkpoint's weights are bound to.
+SHAPE_SECTIONS = ("model", "audio")
+
+
+def check_run(cfg: Config, run_dir: Path) -> None:
+    """Raise ``ConfigError`` for any problem with the run directory or the data."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--run-dir {run_dir} is a file, not a folder")
+    check_checkpoint_config(cfg, run_dir)
+    if cfg.data.shards:
+        check_rate(_resolve(cfg, cfg.data.shards, "train", "data.shards"), cfg, "the training shards")
+    if cfg.data.val_shards:
+        check_rate(_resolve(cfg, cfg.data.val_shards, "val", "data.val_shards"), cfg, "the validation shards")
+
+
+def _resolve(cfg: Config, spec: str, split: str, key: str) -> ShardSet:
+    try:
+        return resolve_shards(spec, split, cfg.data.allow_index_pipes)
+    except (FileNotFoundError, ValueError) as err:
+        raise ConfigError(f"{key}: {err}") from err
+
+
+def check_rate(shards: ShardSet, cfg: Config, what: str) -> ShardSet:
+    if shards.sample_rate is not None and shards.sample_rate != cfg.audio.sample_rate:
+        raise ConfigError(
+            f"{what} {shards.index_path or ''} hold {shards.sample_rate} Hz audio but audio.sample_rate is "
+            f"{cfg.audio.sample_rate}; re-run 'distgan prepare --sample-rate {cfg.audio.sample_rate}' "
+            "or change the config"
+        )
+    return shards
+
+
+def _flat(section: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(section, dict):
+        return {k: v for key, value in section.items() for k, v in _flat(value, f"{prefix}.{key}").items()}
+    return {prefix: section}
+
+
+def check_checkpoint_config(cfg: Config, run_dir: Path) -> None:
+    """The newest checkpoint's model and audio settings equal ``cfg``'s, or ``ConfigError`` naming
+    every key that differs."""
+    checkpoint = next(complete_checkpoints(run_dir, report=lambda _: None), None)
+    if checkpoint is None or not (checkpoint.path / CONFIG).is_file():
+        return
+    try:
+        saved = to_dict(config_from_yaml_text(checkpoint.config_text()))
+    except ConfigError:
+        return  # an unreadable saved config: the checkpoint's own check reports it
+    now = to_dict(cfg)
+    differences = []
+    for section in SHAPE_SECTIONS:
+        before, after = _flat(saved[section], section), _flat(now[section], section)
+        differences += [f"{key}: {before[key]!r} in the checkpoint, {after[key]!r} now"
+                        for key in sorted(before) if before[key] != after.get(key)]
+    if differences:
+        raise ConfigError(f"{checkpoint.path} was trained with other model or audio settings; "
+                          + "; ".join(differences)
+                          + ". Use a new --run-dir for a new model (or keep the checkpoint's settings)")
