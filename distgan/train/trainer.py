@@ -282,6 +282,7 @@ class Trainer:
             if bar is not None:
                 bar.close()
             self.logger.close()
+            self.data.close()
             self.lock.release()
         return TrainResult(self.state, last_checkpoint, stopped_early=stop and self.state.step < max_steps)
 
@@ -353,6 +354,7 @@ class Trainer:
         self.logger.discard_pending()  # the abandoned steps' values; their counts stay
         self.state.lr_scale = lr_scale
         self.state.consecutive_skips = 0
+        self.data.close()
         self.data = corpus.train_loader(self.cfg, self.info, self.corpus, self.state.epoch,
                                         self.state.batch_in_epoch)
 

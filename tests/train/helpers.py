@@ -107,3 +107,31 @@ def rank_state(checkpoint: Path, rank: int) -> dict:
 def ddp_state(checkpoint: Path, model: str) -> dict:
     """A DDP (or single-process) checkpoint's model, optimizer and scaler state."""
     return torch.load(checkpoint / model / "state.pt", map_location="cpu", weights_only=False)
+
+
+class TouchOnLoad:
+    """Unpickling this creates ``path``: a harmless stand-in for code a stranger's file could run."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def poison(file: Path, marker: Path) -> None:
+    """Add a ``TouchOnLoad`` object to a checkpoint file's pickled dict, keeping the rest."""
+    state = torch.load(file, map_location="cpu", weights_only=False)
+    state["payload"] = TouchOnLoad(marker)
+    torch.save(state, file)
+
+
+def rewrite_manifest(checkpoint: Path) -> None:
+    """Make the completion marker describe the files as they are now, as a stranger who edited a
+    checkpoint would: the digests then match, and only what is inside the files can betray it."""
+    from distgan.checkpoint.files import digest
+
+    marker = checkpoint / "COMPLETE"
+    meta = json.loads(marker.read_text())
+    meta["files"] = {name: digest(checkpoint / name) for name in meta["files"]}
+    marker.write_text(json.dumps(meta) + "\n")

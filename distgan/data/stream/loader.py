@@ -22,6 +22,8 @@ Accelerate's own sharding would split it a second time.
 
 from __future__ import annotations
 
+import atexit
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -110,6 +112,11 @@ class TrainLoader:
     it will iterate). Batches come out in ``index`` order: after a resume at batch ``k`` the
     first worker asked need not own batch ``k``, so up to ``num_workers`` batches wait in a
     small reorder buffer.
+
+    ``close()`` stops the workers. Workers started with a ``worker_init_fn`` that ignores
+    SIGTERM (the trainer's, so that a signal to the whole process group leaves the stop to the
+    main process) would otherwise outlive Python's exit handler, which stops them with SIGTERM
+    and waits: every loader still open at exit is closed first.
     """
 
     def __init__(self, stream: TrainStream, *, num_workers: int, pin_memory: bool,
@@ -127,6 +134,16 @@ class TrainLoader:
             persistent_workers=num_workers > 0,
             worker_init_fn=worker_init_fn,
         )
+        if num_workers > 0:
+            _OPEN.add(self)
+
+    def close(self) -> None:
+        """Shut the worker processes down (through the DataLoader's own shutdown path)."""
+        iterator = getattr(self.loader, "_iterator", None)
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()
+            self.loader._iterator = None
+        _OPEN.discard(self)
 
     @property
     def batches_per_epoch(self) -> int:
@@ -164,3 +181,14 @@ class TrainLoader:
                 f"(stranded batches: {sorted(waiting)})"
             )
 
+
+
+# Loaders whose workers are still running. Registered after multiprocessing's own exit handler,
+# so (exit handlers run last-registered first) this closes them before it would stop them.
+_OPEN: weakref.WeakSet[TrainLoader] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_loaders() -> None:
+    for loader in list(_OPEN):
+        loader.close()

@@ -57,6 +57,20 @@ def test_colliding_keys_keep_the_first_path(tmp_path: Path) -> None:
     assert "already used" in found.failed[0].reason
 
 
+def test_names_that_differ_only_in_script_or_punctuation_keep_their_own_keys(tmp_path: Path) -> None:
+    names = ["a b.wav", "a_b.wav", "a?b.wav", "ñandú.wav", "日本語.wav", "中文.wav", "Ελληνικά.wav", "a.b.wav"]
+    for name in names:
+        touch(tmp_path / name)
+    found = discover(tmp_path)
+    assert found.failed == []
+    keys = [f.key for f in found.files]
+    assert len(keys) == len(set(keys)) == len(names)  # no two files collapsed into one sample
+    # Letters of any script stay as they are; names that would collide get a hash of their own.
+    assert {"ñandú", "日本語", "中文", "Ελληνικά"} <= set(keys)
+    assert len([key for key in keys if key.startswith("a_b-")]) == 4
+    assert discover(tmp_path) == found  # and the same every time
+
+
 def test_ljspeech_texts_missing_audio_and_bad_rows(tmp_path: Path) -> None:
     (tmp_path / "wavs").mkdir()
     for clip_id in ("LJ1", "LJ2", "LJ3"):

@@ -6,6 +6,7 @@ ranks, and checks the count under the expected reason, the delivered keys and th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from distgan.data.index import CorpusIndex
 from distgan.data.shards import ShardSet, resolve_shards
 from distgan.data.stream import TrainLoader, TrainStream
 from distgan.data.stream.skips import sum_skips
@@ -37,7 +39,14 @@ def _bad_sample(kind: str) -> dict[str, bytes]:
         "non_finite_without_peak": lambda: sample("bad", np.full(2000, np.inf, np.float32), fmt="wav-float",
                                                   peak=None),
         "too_short": lambda: sample("bad", tone(SEGMENT - 1, seed=9)),
+        "metadata_mismatch": lambda: with_meta(sample("bad", audio), samples=4000),  # json: 4000, wav: 2000
     }[kind]()
+
+
+def with_meta(members: dict[str, bytes], **fields: Any) -> dict[str, bytes]:
+    meta = json.loads(members["json"])
+    meta.update(fields)
+    return {**members, "json": json.dumps(meta).encode()}
 
 
 def stream_epoch(shards: ShardSet, *, world_size: int = 2, num_workers: int = 0,
@@ -69,7 +78,7 @@ def corpus_with(tmp_path: Path, bad_shard: list[dict[str, bytes]]) -> ShardSet:
 
 @pytest.mark.parametrize("kind", [
     "no_audio", "decode_error", "wrong_sample_rate", "empty", "silent", "silent_without_peak",
-    "non_finite", "non_finite_without_peak", "too_short",
+    "non_finite", "non_finite_without_peak", "too_short", "metadata_mismatch",
 ])
 def test_bad_sample_is_counted_under_its_reason(tmp_path: Path, kind: str) -> None:
     good_in_bad_shard = [sample(f"x{i}", tone(1800, seed=500 + i)) for i in range(3)]
@@ -107,6 +116,24 @@ def test_broken_shard_is_counted_once_and_its_slots_refilled(
     assert counts["refilled"] == 6 - len(arrived)
     if damage[0] == "truncated":
         assert 0 < len(arrived) < 6
+
+
+@pytest.mark.parametrize("recorded", [7, 3], ids=["index-over-counts", "index-under-counts"])
+def test_an_index_that_miscounts_a_shard_is_counted_and_named(tmp_path: Path, recorded: int,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    keys = [f"m{i}" for i in range(5)]
+    folder = write_corpus(tmp_path, {"train": [*GOOD, [sample(k, tone(2000, seed=800 + i)) for i, k in enumerate(keys)]]})
+    index = CorpusIndex.read(folder)
+    index.splits["train"].shards[-1].samples = recorded
+    index.write(folder)
+    per_rank, stream = stream_epoch(resolve_shards(str(folder)), world_size=1)
+    counts = check_epoch(per_rank, stream, GOOD_KEYS | set(keys[:recorded]))
+    assert counts["index_mismatch"] == 1
+    if recorded > len(keys):  # the index promised samples that are not there: re-crops fill in
+        assert counts["refilled"] == recorded - len(keys)
+        assert "train-000004.tar holds fewer samples than its index records (5 of 7 read)" in caplog.text
+    else:  # samples the index does not know of are never read, and that is said
+        assert "train-000004.tar holds more than the 3 samples its index records" in caplog.text
 
 
 def test_worker_whose_whole_range_is_bad_borrows_and_keeps_its_batches(tmp_path: Path) -> None:

@@ -1,0 +1,227 @@
+"""What a stranger's checkpoint cannot do, what a damaged one cannot do, and what a stop cannot lose.
+
+Each test starts from a copy of one 4-step run with checkpoints at steps 2 and 4 (a module
+fixture), damages or poisons its step-4 checkpoint the way a download, a disk or an attacker
+would, and runs distgan on it as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile
+import torch
+
+import distgan
+from distgan.checkpoint.files import UnsafeCheckpointFile
+from distgan.checkpoint.format import checkpoint_problem
+from distgan.distributed import ProcessInfo
+from distgan.train.checkpoint import CheckpointWriter
+from tests.train.helpers import (
+    REPO_ROOT,
+    checkpoints,
+    command,
+    ddp_state,
+    poison,
+    rewrite_manifest,
+    run_distgan,
+    subprocess_env,
+    train_args,
+)
+from tests.train.scripts_cluster.ranks import wait_for
+
+STEP4 = Path("checkpoints") / "step-00000004"
+
+
+@pytest.fixture(scope="module")
+def two_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("trusted") / "run"
+    run_distgan(train_args(run, "train.max_steps=4", "checkpoint.every_steps=2", "checkpoint.keep_last=5"))
+    return run
+
+
+@pytest.fixture
+def run(two_checkpoints: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(two_checkpoints, tmp_path / "run"))
+
+
+def resume(run_dir: Path, steps: int = 6, **kwargs) -> subprocess.CompletedProcess:
+    return run_distgan(["train", "--run-dir", str(run_dir), f"train.max_steps={steps}"], check=False, **kwargs)
+
+
+@pytest.mark.slow
+def test_a_pickled_payload_in_a_checkpoint_never_runs(run: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "payload-ran"
+    poison(run / STEP4 / "generator" / "state.pt", marker)
+    rewrite_manifest(run / STEP4)  # a consistent forgery: only the unpickling can tell
+    with pytest.raises(UnsafeCheckpointFile, match="generator/state.pt: refused to unpickle"):
+        distgan.load_generator(run)
+    wav = tmp_path / "in.wav"
+    soundfile.write(wav, torch.zeros(4096).numpy(), 22050)
+    for args in (["export", str(run), str(tmp_path / "g.safetensors")],
+                 ["synthesize", "--checkpoint", str(run), str(wav), "--out", str(tmp_path / "out")]):
+        done = run_distgan(args, check=False)
+        assert done.returncode == 2 and "refused to unpickle" in done.stdout, done.stdout + done.stderr
+    done = resume(run)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"passing over checkpoint {run / STEP4}" in done.stdout and "refused to unpickle" in done.stdout
+    assert f"resumed from {run / 'checkpoints' / 'step-00000002'}" in done.stdout
+    assert (run / "checkpoints" / "step-00000004.rejected").is_dir()
+    assert not marker.exists()
+    assert [p.name for p in checkpoints(run)] == ["step-00000002", "step-00000004", "step-00000006"]
+
+
+def truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def flip_a_bit(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    path.write_bytes(bytes(data))
+
+
+def nan_weights(path: Path) -> None:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    next(iter(state["model"].values())).view(-1)[0] = float("nan")
+    torch.save(state, path)
+    rewrite_manifest(path.parents[1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("damage", "reported"), [
+    (truncate, "discriminator/state.pt has"),
+    (flip_a_bit, "discriminator/state.pt is corrupt"),
+    (nan_weights, "non-finite weights in discriminator."),
+], ids=["truncated", "flipped-bit", "nan-weights"])
+def test_a_damaged_checkpoint_is_reported_and_the_previous_one_resumed(run: Path, damage, reported: str) -> None:
+    damage(run / STEP4 / "discriminator" / "state.pt")
+    done = resume(run)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert reported in done.stdout, done.stdout
+    assert f"resumed from {run / 'checkpoints' / 'step-00000002'}" in done.stdout
+    # The run went on from step 2: its new step-4 checkpoint has finite weights that verify.
+    assert checkpoint_problem(run / STEP4) is None
+    assert all(torch.isfinite(t).all() for t in ddp_state(run / STEP4, "discriminator")["model"].values())
+
+
+def test_pruning_never_removes_the_newest_verified_checkpoint(tmp_path: Path) -> None:
+    info = ProcessInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"), is_main=True)
+    root = tmp_path / "checkpoints"
+    for step in (2, 4, 6):
+        (root / f"step-{step:08d}").mkdir(parents=True)
+        (root / f"step-{step:08d}" / "COMPLETE").write_text(json.dumps({"step": step, "files": {}}))
+    writer = CheckpointWriter(tmp_path, info, keep_last=1, last_good=root / "step-00000002")
+    writer.prune()
+    assert sorted(p.name for p in root.iterdir()) == ["step-00000002", "step-00000006"]
+
+
+def start(run_dir: Path, *overrides: str, **popen) -> subprocess.Popen:
+    out = open(run_dir.parent / f"{run_dir.name}.out", "w")  # noqa: SIM115 - the process writes it
+    return subprocess.Popen(command(train_args(run_dir, "train.max_steps=100000", *overrides)), cwd=REPO_ROOT,
+                            env=subprocess_env(), stdout=out, stderr=subprocess.STDOUT, **popen)
+
+
+def output(run_dir: Path) -> str:
+    return (run_dir.parent / f"{run_dir.name}.out").read_text()
+
+
+def steps_done(run_dir: Path) -> int:
+    path = run_dir / "logs" / "rank-00000.jsonl"
+    return path.read_text().count("\n") if path.exists() else 0
+
+
+@pytest.mark.slow
+def test_one_job_at_a_time_per_run_directory(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    first = start(run_dir)
+    try:
+        wait_for(lambda: steps_done(run_dir) >= 1, 120, "a step of the first job")
+        second = run_distgan(train_args(run_dir, "train.max_steps=2"), check=False)
+        assert second.returncode == 2
+        assert f"is in use by pid {first.pid} on " in second.stderr, second.stderr
+    finally:
+        first.kill()
+        first.wait()
+    # The holder died without releasing the lock: the next job takes it over and trains.
+    third = run_distgan(train_args(run_dir, "train.max_steps=2"), check=False)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert f"taking over the lock of pid {first.pid} on" in third.stdout
+    assert f"its process {first.pid} no longer exists" in third.stdout
+    assert not (run_dir / "LOCK").exists()  # released at the end
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_with_a_checkpoint_and_twice_quits_at_once(tmp_path: Path) -> None:
+    for run_dir, presses, status in ((tmp_path / "once", 1, 75), (tmp_path / "twice", 2, 130)):
+        job = start(run_dir, "data.num_workers=1")
+        wait_for(lambda d=run_dir: steps_done(d) >= 2, 120, "two steps")
+        for _ in range(presses):
+            job.send_signal(signal.SIGINT)
+        assert job.wait(120) == status, output(run_dir)
+        assert "KeyboardInterrupt" not in output(run_dir) and "Traceback" not in output(run_dir)
+    assert "stopped at step" in output(tmp_path / "once") and len(checkpoints(tmp_path / "once")) == 1
+    assert "interrupted (Ctrl-C twice)" in output(tmp_path / "twice")
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_whole_process_group_leaves_the_checkpoint_to_the_main_process(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    job = start(run_dir, "data.num_workers=2", start_new_session=True)
+    wait_for(lambda: steps_done(run_dir) >= 2, 120, "two steps")
+    os.killpg(job.pid, signal.SIGTERM)  # what scancel and container runtimes do
+    assert job.wait(120) == 75, output(run_dir)
+    assert "killed by signal" not in output(run_dir)
+    (checkpoint,) = checkpoints(run_dir)
+    assert checkpoint_problem(checkpoint) is None
+
+
+def fill_up(folder: Path, keep_free: int) -> None:
+    free = shutil.disk_usage(folder).free
+    with open(folder / "filler", "wb") as f:
+        f.write(bytes(max(free - keep_free, 0)))
+
+
+DISK_FULL_CASES = ["file-size-limit"] + (["tmpfs"] if os.geteuid() == 0 and sys.platform == "linux" else [])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("limit", DISK_FULL_CASES)
+def test_a_full_disk_during_a_checkpoint_says_so_and_leaves_no_partial_folder(run: Path, tmp_path: Path,
+                                                                              limit: str) -> None:
+    shutil.rmtree(run / STEP4)
+    preexec = None
+    if limit == "tmpfs":  # a real full disk: a small file system holding the run
+        mount = tmp_path / "small"
+        mount.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)]).returncode != 0:
+            pytest.skip("cannot mount a tmpfs here")
+        run = Path(shutil.copytree(run, mount / "run"))
+        fill_up(mount, keep_free=1_000_000)  # room for the logs, not for a checkpoint
+    else:  # every file this process writes is capped at 400 kB: the checkpoint's state files are not
+        def preexec() -> None:
+            import resource
+
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))
+    try:
+        done = subprocess.run(command(["train", "--run-dir", str(run), "train.max_steps=4"]), cwd=REPO_ROOT,
+                              env=subprocess_env(), capture_output=True, text=True, timeout=300,
+                              preexec_fn=preexec)
+        assert done.returncode == 5, done.stdout[-2000:] + done.stderr[-3000:]
+        reason = "No space left on device" if limit == "tmpfs" else "File too large"
+        assert f"could not write checkpoint step-00000004 in {run / 'checkpoints'}" in done.stderr
+        assert f"no room to write ({reason})" in done.stderr, done.stderr
+        assert f"the last good checkpoint is {run / 'checkpoints' / 'step-00000002'}" in done.stderr
+        assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-00000002"]
+    finally:
+        if limit == "tmpfs":
+            subprocess.run(["umount", str(mount)])
