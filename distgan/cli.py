@@ -21,6 +21,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("evaluate",): ("distgan.commands.evaluate", "score copy-synthesis against real audio"),
     ("bench", "data"): ("distgan.commands.bench_data", "streaming pipeline vs. a file-list loader"),
     ("bench", "step"): ("distgan.commands.bench_step", "distgan's training step vs. a plain PyTorch loop"),
+    ("bench", "checkpoint"): ("distgan.commands.bench_checkpoint", "what verifying a checkpoint adds to save and load"),
 }
 
 

@@ -21,6 +21,7 @@ import errno
 import functools
 import os
 import pickle
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +38,14 @@ NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 class UnsafeCheckpointFile(ValueError):
     """A checkpoint file holds something ``weights_only`` loading refuses (it could run code)."""
+
+
+def _unsafe_reason(err: pickle.UnpicklingError) -> str:
+    """What the weights-only unpickler refused, without torch's advice to load it anyway."""
+    found = re.search(r"GLOBAL ([\w.]+)", str(err))
+    if found:
+        return f"it pickles {found.group(1)}, which loading would call (distgan loads weights only)"
+    return " ".join(str(err).split())[:300]
 
 
 def deepspeed_records() -> list[type]:
@@ -56,17 +65,19 @@ def numpy_array_globals() -> list[Any]:
     return [np._core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
 
 
-def load_file(path: Path, extra_globals: list[type] | tuple[type, ...] = ()) -> Any:
-    """``torch.load`` of a checkpoint file, weights only, onto the CPU."""
+def load_file(path: Path, extra_globals: list[Any] | tuple[Any, ...] = (), mmap: bool = False) -> Any:
+    """``torch.load`` of a checkpoint file, weights only, onto the CPU. With ``mmap`` the tensor
+    data is mapped, not read: a cheap check that a file unpickles safely, before a library that
+    would unpickle it otherwise (and may be inside a collective meanwhile) gets it."""
     try:
         with torch.serialization.safe_globals(list(extra_globals)):
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
-        raise UnsafeCheckpointFile(f"{path}: refused to unpickle it: {str(err).splitlines()[0]}") from err
+        raise UnsafeCheckpointFile(f"{path}: refused to unpickle it: {_unsafe_reason(err)}") from err
 
 
 @contextlib.contextmanager
-def weights_only_loads(extra_globals: list[type] | tuple[type, ...] = ()) -> Iterator[None]:
+def weights_only_loads(extra_globals: list[Any] | tuple[Any, ...] = ()) -> Iterator[None]:
     """Every ``torch.load`` inside the block loads weights only, whatever its caller asked for.
 
     For libraries that ask for ``weights_only=False`` (DeepSpeed's checkpoint loading and
@@ -80,7 +91,7 @@ def weights_only_loads(extra_globals: list[type] | tuple[type, ...] = ()) -> Ite
         try:
             return original(f, *args, **kwargs)
         except pickle.UnpicklingError as err:
-            raise UnsafeCheckpointFile(f"{f}: refused to unpickle it: {str(err).splitlines()[0]}") from err
+            raise UnsafeCheckpointFile(f"{f}: refused to unpickle it: {_unsafe_reason(err)}") from err
 
     torch.load = safe_load
     try:

@@ -17,7 +17,8 @@ marker, so a folder named ``step-*`` without a marker is one a kill interrupted 
 
 Two levels of checking: ``checkpoint_problem`` (cheap, used to list and prune) checks the marker
 and that every listed file is there with its size, which catches a truncated or missing file;
-``content_problem`` reads the files and compares digests, which catches a flipped bit. A resume
+``content_problem`` reads the files and compares digests, which catches a flipped bit, and maps
+each ``.pt`` file through a weights-only unpickler, which refuses a pickled payload. A resume
 verifies content before it loads anything (``distgan.train.trainer``), and a checkpoint that
 fails either is reported and passed over for the next older one. Checkpoints written before
 markers listed their files are checked for the files they must hold, not for their content.
@@ -31,7 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from distgan.checkpoint.files import HASH_NAME, digest, load_file, numpy_array_globals
+from distgan.checkpoint.files import (
+    HASH_NAME,
+    UnsafeCheckpointFile,
+    deepspeed_records,
+    digest,
+    load_file,
+    numpy_array_globals,
+)
 
 CHECKPOINTS = "checkpoints"
 STEP_PREFIX = "step-"
@@ -172,16 +180,23 @@ def checkpoint_problem(path: Path, world_size: int | None = None) -> CheckpointP
 
 
 def content_problem(checkpoint: Checkpoint, names: list[str] | None = None) -> CheckpointProblem | None:
-    """The first of ``names`` (default: every listed file) whose bytes do not match the marker."""
+    """The first of ``names`` (default: every listed file) whose bytes do not match the marker, or
+    (``.pt`` files) that would unpickle anything but weights and DeepSpeed's own records."""
     for name in sorted(checkpoint.files) if names is None else names:
-        expected = checkpoint.files[name]
+        expected, path = checkpoint.files[name], checkpoint.path / name
         try:
-            found = digest(checkpoint.path / name)
+            found = digest(path)
         except OSError as err:
             return IncompleteCheckpoint(checkpoint.path, f"{name} cannot be read ({err})")
         if found[HASH_NAME] != expected[HASH_NAME] or found["size"] != expected["size"]:
             return IncompleteCheckpoint(checkpoint.path, f"{name} is corrupt (its {HASH_NAME} digest differs "
                                                          "from the one written with it)")
+        if name.endswith(".pt"):
+            records = deepspeed_records() if f"/{ZERO_TAG}/" in name else []
+            try:
+                load_file(path, [*numpy_array_globals(), *records], mmap=True)
+            except (UnsafeCheckpointFile, RuntimeError, OSError) as err:
+                return IncompleteCheckpoint(checkpoint.path, str(err))
     return None
 
 

@@ -16,6 +16,7 @@ Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -47,8 +48,9 @@ def resolve_config(config: Path | None, run_dir: Path, overrides: list[str]) -> 
     return load_config(config, overrides)
 
 
-def _error(message: str, code: int) -> int:
-    print(f"distgan train: {message}", file=sys.stderr, flush=True)
+def _error(message: str, code: int, rank: str | None = None) -> int:
+    where = f"[distgan] rank {rank}:" if rank is not None else "distgan train:"
+    print(f"{where} {message}", file=sys.stderr, flush=True)
     return code
 
 
@@ -67,16 +69,17 @@ def main(args: argparse.Namespace) -> int:
     from distgan.train.trainer import NonFiniteError
 
     stop = StopRequest(args.run_dir)
+    rank = os.environ.get("RANK", "0")  # every rank reports what ended it
     try:
         return _train(args, cfg, stop)
     except (ConfigError, RunDirBusy, CheckpointProblem) as err:
-        return _error(str(err), USAGE_EXIT_CODE)
+        return _error(str(err), USAGE_EXIT_CODE, rank)
     except NonFiniteError as err:
-        return _error(str(err), NON_FINITE_EXIT_CODE)
+        return _error(str(err), NON_FINITE_EXIT_CODE, rank)
     except CheckpointWriteError as err:
-        return _error(str(err), CHECKPOINT_WRITE_EXIT_CODE)
+        return _error(str(err), CHECKPOINT_WRITE_EXIT_CODE, rank)
     except KeyboardInterrupt:
-        return _error("interrupted (Ctrl-C twice): no checkpoint of the last steps", INTERRUPTED_EXIT_CODE)
+        return _error("interrupted (Ctrl-C twice): no checkpoint of the last steps", INTERRUPTED_EXIT_CODE, rank)
 
 
 def _train(args: argparse.Namespace, cfg: Config, stop) -> int:

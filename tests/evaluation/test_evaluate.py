@@ -111,6 +111,23 @@ def test_a_wav_at_another_sample_rate_is_an_error_naming_it(tiny_run: Path, tmp_
     assert "utterances" not in message
 
 
+def test_corrupt_empty_and_nan_files_are_skipped_and_named(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    for key, wave in list(val_clips().items())[:2]:
+        soundfile.write(tmp_path / f"{key}.wav", wave.numpy(), SAMPLE_RATE, subtype="PCM_16")
+    (tmp_path / "corrupt.wav").write_bytes(b"RIFF" + bytes(200))
+    soundfile.write(tmp_path / "empty.wav", np.zeros(0, np.float32), SAMPLE_RATE)
+    soundfile.write(tmp_path / "nan.wav", np.full(9000, np.nan, np.float32), SAMPLE_RATE, subtype="FLOAT")
+    assert cli.main(["evaluate", "--checkpoint", str(tiny_run), str(tmp_path), "--metrics", "mel_l1",
+                     "--out", str(tmp_path / "scores.csv")]) == 0
+    message = capsys.readouterr().out
+    assert f"{tmp_path / 'corrupt.wav'} skipped: not readable audio" in message
+    assert f"{tmp_path / 'empty.wav'} skipped: empty" in message
+    assert f"{tmp_path / 'nan.wav'} skipped: NaN or Inf in the samples" in message
+    assert "2 utterances" in message
+    _, rows = read_csv(tmp_path / "scores.csv")
+    assert len(rows) == 2
+
+
 def test_shards_at_another_sample_rate_are_an_error(tiny_run: Path, tmp_path: Path, capsys) -> None:
     index = (synthetic_corpus() / "index.json").read_text()
     (tmp_path / "index.json").write_text(index.replace('"sample_rate": 22050', '"sample_rate": 16000'))

@@ -106,3 +106,16 @@ def test_inputs_that_would_overwrite_each_other_are_refused(exported: Path, tmp_
     assert cli.main(["synthesize", "--checkpoint", str(exported), str(tmp_path / "same.npy"),
                      str(tmp_path / "same.pt"), "--out", str(tmp_path / "out")]) == 2
     assert "would both write same.wav" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kind", ["wav", "npy"])
+def test_nan_input_is_refused_naming_the_file(exported: Path, tmp_path: Path, capsys, kind: str) -> None:
+    bad = tmp_path / f"broken.{kind}"
+    if kind == "wav":
+        soundfile.write(bad, np.where(np.arange(8192) % 100, 0.1, np.nan).astype(np.float32), 22050, subtype="FLOAT")
+    else:
+        np.save(bad, np.where(np.arange(N_MELS * 10).reshape(N_MELS, 10) % 7, -5.0, np.nan).astype(np.float32))
+    assert cli.main(["synthesize", "--checkpoint", str(exported), str(bad), "--out", str(tmp_path / "out")]) == 2
+    message = capsys.readouterr().out
+    assert str(bad) in message and "NaN" in message
+    assert not (tmp_path / "out").exists()

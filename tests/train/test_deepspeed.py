@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 
+from distgan.checkpoint.files import UnsafeCheckpointFile, deepspeed_records, weights_only_loads
+from distgan.checkpoint.format import IncompleteCheckpoint
 from distgan.checkpoint.weights import read_export
 from distgan.config import ConfigError, load_config
 from distgan.inference.export import export_generator
@@ -30,7 +33,9 @@ from tests.train.helpers import (
     checkpoints,
     free_port,
     local_logs,
+    poison,
     rank_state,
+    rewrite_manifest,
     run_distgan,
     subprocess_env,
     train_args,
@@ -155,6 +160,24 @@ def test_export_matches_the_ddp_generator(runs: dict[str, Path], mode: str, tmp_
     vocoder = load_generator(ours)
     wave = vocoder(torch.randn(1, 80, 12))
     assert wave.shape == (1, 12 * 256) and torch.isfinite(wave).all()
+
+
+@pytest.mark.slow
+def test_a_payload_in_a_zero_shard_never_runs(runs: dict[str, Path], tmp_path: Path) -> None:
+    # DeepSpeed's loaders and zero_to_fp32 unpickle with weights_only=False; distgan does not let them.
+    run = Path(shutil.copytree(runs["zero2"], tmp_path / "run"))
+    marker, step4 = tmp_path / "payload-ran", run / "checkpoints" / "step-00000004"
+    (shard,) = (step4 / "generator" / "zero").glob("zero_pp_rank_1_*optim_states.pt")
+    poison(shard, marker)
+    rewrite_manifest(step4)
+    with pytest.raises(UnsafeCheckpointFile, match="refused to unpickle"), weights_only_loads(deepspeed_records()):
+        get_fp32_state_dict_from_zero_checkpoint(str(step4 / "generator"), tag="zero")
+    with pytest.raises(IncompleteCheckpoint, match="zero_pp_rank_1.*refused to unpickle"):
+        load_generator(step4)
+    done = run_distgan(["train", "--run-dir", str(run), "train.max_steps=5"], launcher="accelerate:cpu_zero2.yaml")
+    assert f"passing over checkpoint {step4}" in done.stdout and "refused to unpickle" in done.stdout
+    assert f"resumed from {run / 'checkpoints' / 'step-00000002'}" in done.stdout
+    assert not marker.exists()
 
 
 @pytest.mark.slow

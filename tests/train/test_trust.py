@@ -20,8 +20,7 @@ import soundfile
 import torch
 
 import distgan
-from distgan.checkpoint.files import UnsafeCheckpointFile
-from distgan.checkpoint.format import checkpoint_problem
+from distgan.checkpoint.format import IncompleteCheckpoint, checkpoint_problem, list_checkpoints
 from distgan.distributed import ProcessInfo
 from distgan.train.checkpoint import CheckpointWriter
 from tests.train.helpers import (
@@ -61,21 +60,24 @@ def test_a_pickled_payload_in_a_checkpoint_never_runs(run: Path, tmp_path: Path)
     marker = tmp_path / "payload-ran"
     poison(run / STEP4 / "generator" / "state.pt", marker)
     rewrite_manifest(run / STEP4)  # a consistent forgery: only the unpickling can tell
-    with pytest.raises(UnsafeCheckpointFile, match="generator/state.pt: refused to unpickle"):
-        distgan.load_generator(run)
+    with pytest.raises(IncompleteCheckpoint, match="generator/state.pt: refused to unpickle"):
+        distgan.load_generator(run / STEP4)
     wav = tmp_path / "in.wav"
     soundfile.write(wav, torch.zeros(4096).numpy(), 22050)
-    for args in (["export", str(run), str(tmp_path / "g.safetensors")],
-                 ["synthesize", "--checkpoint", str(run), str(wav), "--out", str(tmp_path / "out")]):
-        done = run_distgan(args, check=False)
-        assert done.returncode == 2 and "refused to unpickle" in done.stdout, done.stdout + done.stderr
+    for source, status in ((run / STEP4, 2), (run, 0)):  # a run directory falls back to its step 2
+        for args in (["export", str(source), str(tmp_path / "g.safetensors")],
+                     ["synthesize", "--checkpoint", str(source), str(wav), "--out", str(tmp_path / "out")]):
+            done = run_distgan(args, check=False)
+            assert done.returncode == status and "refused to unpickle" in done.stdout, done.stdout + done.stderr
+    assert distgan.load_generator(run) is not None
     done = resume(run)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert f"passing over checkpoint {run / STEP4}" in done.stdout and "refused to unpickle" in done.stdout
+    assert f"passing over checkpoint {run / STEP4}" in done.stdout
+    assert "refused to unpickle it: it pickles io.open, which loading would call" in done.stdout
     assert f"resumed from {run / 'checkpoints' / 'step-00000002'}" in done.stdout
     assert (run / "checkpoints" / "step-00000004.rejected").is_dir()
     assert not marker.exists()
-    assert [p.name for p in checkpoints(run)] == ["step-00000002", "step-00000004", "step-00000006"]
+    assert [step for _, step in list_checkpoints(run)] == [6, 4, 2]
 
 
 def truncate(path: Path) -> None:
@@ -161,10 +163,14 @@ def test_one_job_at_a_time_per_run_directory(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_ctrl_c_stops_with_a_checkpoint_and_twice_quits_at_once(tmp_path: Path) -> None:
+    # Long steps (large batches of long segments), so that the second Ctrl-C lands in the step.
+    slow = ("data.num_workers=1", "data.batch_size=8", "data.segment_samples=32768")
     for run_dir, presses, status in ((tmp_path / "once", 1, 75), (tmp_path / "twice", 2, 130)):
-        job = start(run_dir, "data.num_workers=1")
-        wait_for(lambda d=run_dir: steps_done(d) >= 2, 120, "two steps")
-        for _ in range(presses):
+        job = start(run_dir, *slow)
+        wait_for(lambda d=run_dir: steps_done(d) >= 1, 120, "a step")
+        job.send_signal(signal.SIGINT)
+        if presses == 2:
+            wait_for(lambda d=run_dir: "Ctrl-C again to quit at once" in output(d), 30, "the first Ctrl-C")
             job.send_signal(signal.SIGINT)
         assert job.wait(120) == status, output(run_dir)
         assert "KeyboardInterrupt" not in output(run_dir) and "Traceback" not in output(run_dir)
