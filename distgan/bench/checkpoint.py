@@ -3,14 +3,16 @@
 Builds the models of a recipe (default: HiFi-GAN V1, 14M + 71M parameters) with AdamW states
 filled by one update, then, in one process and folder, times:
 
-- **save**: ``torch.save`` of both engine states (what a DDP checkpoint writes), then the two
-  things a verifiable checkpoint adds: reading each file back for its XXH3-128 digest, and fsync;
-- **load**: weights-only ``torch.load`` of both states, and what a verified resume adds before
-  it: the digests again and the weights-only unpickling check (memory-mapped).
+- **save**: ``torch.save`` of both engine states to their files (what a DDP checkpoint writes),
+  and what a verifiable checkpoint adds: each file's XXH3-128 digest (hashed from the page cache
+  through mmap) and fsync;
+- **load**: weights-only ``torch.load`` of both states, and the digests a resume verifies first;
+  and, for reference, the memory-mapped weights-only unpickling check that DeepSpeed's files
+  also get before DeepSpeed loads them.
 
-Each is the median of ``repeats`` rounds, alternating, after the page cache holds the files (a
-resume usually reads a checkpoint written minutes to days ago; from a cold disk both the load
-and the digests are I/O and the ratio is smaller).
+Each is the median of ``repeats`` rounds, alternating. With ``cold`` (Linux, root: it drops the
+page cache), the load is also timed as a resume meets it, from the disk: a plain load, against
+the verification read (which brings the files in) followed by the load.
 """
 
 from __future__ import annotations
@@ -49,23 +51,29 @@ def _timed(action) -> float:
     return time.perf_counter() - start
 
 
-def bench_checkpoint(cfg: Config, repeats: int = 3) -> dict[str, float]:
+def drop_page_cache() -> None:
+    os.sync()
+    Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
+def bench_checkpoint(cfg: Config, repeats: int = 3, cold: bool = False) -> dict[str, float]:
     """Median seconds of each part, and the checkpoint's size in bytes."""
     states = _engine_states(cfg)
-    times: dict[str, list[float]] = {key: [] for key in ("write", "digest", "fsync", "load", "verify")}
+    keys = ("save", "digest_fsync", "load", "digest", "mmap_check") + (("cold_load", "cold_verified_load") if cold else ())
+    times: dict[str, list[float]] = {key: [] for key in keys}
     with tempfile.TemporaryDirectory(prefix="distgan-bench-ckpt-") as folder:
         paths = {name: Path(folder) / f"{name}.pt" for name in states}
         for _ in range(repeats):
-            times["write"].append(_timed(lambda: [save_file(state, paths[name]) for name, state in states.items()]))
-            times["digest"].append(_timed(lambda: [digest(path) for path in paths.values()]))
-            times["fsync"].append(_timed(lambda: [_fsync(path) for path in paths.values()]))
+            times["save"].append(_timed(lambda: [save_file(state, paths[name]) for name, state in states.items()]))
+            times["digest_fsync"].append(_timed(lambda: [digest(path, fsync=True) for path in paths.values()]))
             times["load"].append(_timed(lambda: [load_file(path) for path in paths.values()]))
-            times["verify"].append(_timed(lambda: [(digest(path), load_file(path, mmap=True))
-                                                   for path in paths.values()]))
+            times["digest"].append(_timed(lambda: [digest(path) for path in paths.values()]))
+            times["mmap_check"].append(_timed(lambda: [load_file(path, mmap=True) for path in paths.values()]))
+            if cold:
+                drop_page_cache()
+                times["cold_load"].append(_timed(lambda: [load_file(path) for path in paths.values()]))
+                drop_page_cache()
+                times["cold_verified_load"].append(_timed(lambda: [(digest(path), load_file(path))
+                                                                   for path in paths.values()]))
         size = sum(path.stat().st_size for path in paths.values())
     return {**{key: statistics.median(values) for key, values in times.items()}, "bytes": float(size)}
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())

@@ -19,9 +19,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import mmap
 import os
 import pickle
 import re
+import resource
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +33,6 @@ import torch
 import xxhash
 
 HASH_NAME = "xxh3_128"
-_CHUNK = 8 << 20
 # errno values that mean "no room": disk full, quota exceeded, file size limit.
 NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
@@ -101,48 +102,25 @@ def weights_only_loads(extra_globals: list[Any] | tuple[Any, ...] = ()) -> Itera
         torch.load = original
 
 
-class _ErrorKeepingWriter:
-    """A file for ``torch.save`` that remembers the ``OSError`` behind a failed write: torch
-    reports one only as "unexpected pos", which hides a full disk."""
-
-    def __init__(self, file: Any) -> None:
-        self.file = file
-        self.error: OSError | None = None
-
-    def write(self, data: bytes) -> int:
-        try:
-            return self.file.write(data)
-        except OSError as err:
-            self.error = err
-            raise
-
-    def flush(self) -> None:
-        self.file.flush()
-
-
 def save_file(obj: Any, path: Path) -> None:
-    """``torch.save`` to ``path``; a failed write raises the ``OSError`` that caused it."""
-    with open(path, "wb") as f:
-        writer = _ErrorKeepingWriter(f)
-        try:
-            torch.save(obj, writer)
-        except RuntimeError as err:
-            if writer.error is not None:
-                raise writer.error from err
-            raise
+    """``torch.save`` to ``path`` (its digest is taken afterwards, from the page cache: hashing the
+    bytes on their way through a Python file object costs a copy of every byte)."""
+    torch.save(obj, path)
 
 
 def digest(path: Path, fsync: bool = False) -> dict[str, Any]:
-    """``{"size", HASH_NAME}`` of a file's bytes; with ``fsync``, also flush it to the disk."""
-    hasher = xxhash.xxh3_128()
-    size = 0
+    """``{"size", HASH_NAME}`` of a file's bytes, hashed straight from the page cache (mmap);
+    with ``fsync``, also flush the file to the disk."""
     with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            hasher.update(chunk)
-            size += len(chunk)
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            value = xxhash.xxh3_128(b"").hexdigest()
+        else:
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                value = xxhash.xxh3_128(mapped).hexdigest()
         if fsync:
             os.fsync(f.fileno())
-    return {"size": size, HASH_NAME: hasher.hexdigest()}
+    return {"size": size, HASH_NAME: value}
 
 
 def fsync_dir(path: Path) -> None:
@@ -154,11 +132,20 @@ def fsync_dir(path: Path) -> None:
 
 
 def no_room_reason(err: BaseException, folder: Path) -> str | None:
-    """Why a failed write means the disk (or quota, or file size limit) ran out, or None."""
+    """Why a failed write means the disk (or a quota, or the file size limit) ran out, or None.
+
+    ``torch.save`` reports a failed write as a ``RuntimeError`` ("unexpected pos") without its
+    errno; then the free space and the process's file size limit tell.
+    """
     if isinstance(err, OSError) and err.errno in NO_ROOM:
         return f"no room to write ({os.strerror(err.errno)})"
+    if not isinstance(err, RuntimeError):
+        return None
     with contextlib.suppress(OSError):
         free = shutil.disk_usage(folder).free
-        if isinstance(err, RuntimeError) and free < 64 << 20:  # torch's "unexpected pos"
-            return f"no room to write (disk full: {free / 2**20:.1f} MiB free)"
+        if free < 64 << 20:
+            return f"no room to write (disk full: {free / 2**20:.1f} MiB free on {folder})"
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY:
+        return f"no room to write (the file size limit, ulimit -f, is {limit} bytes)"
     return None

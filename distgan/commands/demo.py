@@ -14,7 +14,7 @@ from pathlib import Path
 
 import soundfile
 
-from distgan.config import load_config
+from distgan.config import ConfigError, load_config
 
 RECIPES = Path(__file__).resolve().parents[2] / "configs"
 
@@ -34,11 +34,19 @@ def main(args: argparse.Namespace) -> int:
         print(f"distgan demo: recipe not found: {args.config} (run from a checkout of distgan, "
               "or pass --config)")
         return 2
-    cfg = load_config(args.config, overrides)
+    from distgan.checkpoint.format import CheckpointProblem
+    from distgan.train.lock import RunDirBusy
+    from distgan.train.preflight import check_run
     from distgan.train.trainer import Trainer
 
     deadline = time.monotonic() + args.minutes * 60
-    trainer = Trainer(cfg, args.run_dir, stop_requested=lambda: time.monotonic() > deadline)
+    try:
+        cfg = load_config(args.config, overrides)
+        check_run(cfg, args.run_dir)
+        trainer = Trainer(cfg, args.run_dir, stop_requested=lambda: time.monotonic() > deadline)
+    except (ConfigError, RunDirBusy, CheckpointProblem) as err:
+        print(f"distgan demo: {err}")
+        return 2
     result = trainer.fit()
     fakes = trainer.validator.generate(trainer.g)
     if not trainer.info.is_main:

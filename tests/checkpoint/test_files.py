@@ -62,20 +62,21 @@ def test_digest_sees_every_byte(tmp_path: Path) -> None:
     assert digest(file)[HASH_NAME] != before[HASH_NAME]
 
 
-def test_a_failed_write_raises_the_os_error_behind_it(tmp_path: Path) -> None:
-    # torch.save alone reports a full disk as "unexpected pos"; save_file surfaces the errno.
+def test_a_failed_write_is_explained_as_no_room(tmp_path: Path) -> None:
+    # torch.save reports a full disk, or the file size limit, only as "unexpected pos".
     code = ("import resource, signal, sys, torch\n"
             "from distgan.checkpoint.files import save_file, no_room_reason\n"
             "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
             "resource.setrlimit(resource.RLIMIT_FSIZE, (10000, 10000))\n"
             "try:\n"
             "    save_file({'w': torch.zeros(100000)}, sys.argv[1])\n"
-            "except OSError as err:\n"
-            "    print(err.errno, no_room_reason(err, sys.argv[1]))\n")
+            "except RuntimeError as err:\n"
+            "    print(no_room_reason(err, sys.argv[1]))\n")
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "big.pt")], cwd=REPO_ROOT,
                           env=subprocess_env(), capture_output=True, text=True, timeout=120)
-    assert done.stdout.split(" ", 1) == [str(errno.EFBIG), "no room to write (File too large)\n"], done.stderr
+    assert done.stdout == "no room to write (the file size limit, ulimit -f, is 10000 bytes)\n", done.stderr
     assert no_room_reason(OSError(errno.ENOSPC, "x"), tmp_path) == "no room to write (No space left on device)"
     assert no_room_reason(ValueError("x"), tmp_path) is None
+    assert no_room_reason(RuntimeError("unexpected pos"), tmp_path) is None  # room enough, no limit here
     save_file({"w": torch.ones(2)}, tmp_path / "ok.pt")
     assert torch.equal(load_file(tmp_path / "ok.pt")["w"], torch.ones(2))
