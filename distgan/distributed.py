@@ -106,6 +106,13 @@ def all_gather_object(obj: Any) -> list[Any]:
     return out
 
 
+def problems_anywhere(problem: object | None) -> str | None:
+    """One verdict for all ranks: every rank's problem (None: none), named by rank, or None."""
+    found = [(rank, p) for rank, p in enumerate(all_gather_object(None if problem is None else str(problem)))
+             if p is not None]
+    return "; ".join(f"rank {rank}: {p}" for rank, p in found) or None
+
+
 def broadcast_object(obj: Any, src: int = 0) -> Any:
     if not active():
         return obj

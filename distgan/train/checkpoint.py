@@ -163,12 +163,11 @@ class CheckpointWriter:
 
     def _agree(self, error: str | None, final: Path, tmp: Path) -> None:
         """All ranks stop together if any rank's write failed, leaving no temporary folder."""
-        errors = [(rank, e) for rank, e in enumerate(distributed.all_gather_object(error)) if e]
-        if not errors:
+        where = distributed.problems_anywhere(error)
+        if where is None:
             return
         if self.info.is_main:
             shutil.rmtree(tmp, ignore_errors=True)
-        where = "; ".join(f"rank {rank}: {e}" for rank, e in errors)
         good = f"the last good checkpoint is {self.last_good}" if self.last_good else "there is no earlier checkpoint"
         raise CheckpointWriteError(f"could not write checkpoint {final.name} in {self.root} ({where}); "
                                    f"removed the partial {tmp.name}; {good}")

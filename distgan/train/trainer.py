@@ -189,10 +189,10 @@ class Trainer:
         for checkpoint in complete_checkpoints(self.run_dir, self.info.world_size, report):
             # Every rank checks its share of the files' digests before anything is loaded.
             share = sorted(checkpoint.files)[self.info.rank::self.info.world_size]
-            problem = self._agreed(content_problem(checkpoint, share))
+            problem = distributed.problems_anywhere(content_problem(checkpoint, share))
             if problem is None:
                 loaded_any = True
-                problem = self._agreed(self._attempt(lambda c=checkpoint: self._restore(c)))
+                problem = distributed.problems_anywhere(self._attempt(lambda c=checkpoint: self._restore(c)))
             if problem is None:
                 return
             report(f"[distgan] passing over checkpoint {checkpoint.path}: {problem}")
@@ -210,12 +210,6 @@ class Trainer:
         except (ValueError, RuntimeError, OSError, KeyError, TypeError) as err:
             return f"{type(err).__name__}: {err}"
         return None
-
-    def _agreed(self, problem: object | None) -> str | None:
-        """One verdict for all ranks: the problems any rank found, or None."""
-        found = [(rank, p) for rank, p in enumerate(distributed.all_gather_object(
-            str(problem) if problem is not None else None)) if p is not None]
-        return "; ".join(f"rank {rank}: {p}" for rank, p in found) or None
 
     def _restore(self, checkpoint: Checkpoint, announce: bool = True) -> None:
         for engine in (self.g, self.d):
