@@ -91,19 +91,24 @@ def flip_a_bit(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def nan_weights(path: Path) -> None:
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    next(iter(state["model"].values())).view(-1)[0] = float("nan")
-    torch.save(state, path)
-    rewrite_manifest(path.parents[1])
+def set_first_weight(value: float):
+    """Change one weight and make the marker's digests match again (a consistent forgery)."""
+    def damage(path: Path) -> None:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        next(iter(state["model"].values())).view(-1)[0] = value
+        torch.save(state, path)
+        rewrite_manifest(path.parents[1])
+
+    return damage
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("damage", "reported"), [
     (truncate, "discriminator/state.pt has"),
     (flip_a_bit, "discriminator/state.pt is corrupt"),
-    (nan_weights, "non-finite weights in discriminator."),
-], ids=["truncated", "flipped-bit", "nan-weights"])
+    (set_first_weight(float("nan")), "non-finite weights in discriminator."),
+    (set_first_weight(2.7e36), "the loaded weights differ from the fingerprint saved with them"),
+], ids=["truncated", "flipped-bit", "nan-weights", "changed-weights"])
 def test_a_damaged_checkpoint_is_reported_and_the_previous_one_resumed(run: Path, damage, reported: str) -> None:
     damage(run / STEP4 / "discriminator" / "state.pt")
     done = resume(run)
