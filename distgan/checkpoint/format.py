@@ -159,12 +159,8 @@ def _files_problem(path: Path, meta: dict[str, Any]) -> str | None:
     return None
 
 
-def checkpoint_problem(path: Path, world_size: int | None = None) -> CheckpointProblem | None:
-    """What is wrong with loading ``path`` (with ``world_size`` ranks, when given), or None.
-
-    Cheap: the marker, and every listed file present with its size (not its content).
-    """
-    path = Path(path)
+def _inspect(path: Path, world_size: int | None) -> dict[str, Any] | CheckpointProblem:
+    """The marker's JSON when the cheap checks pass, else the problem."""
     meta = _read_marker(path)
     if isinstance(meta, CheckpointProblem):
         return meta
@@ -176,12 +172,26 @@ def checkpoint_problem(path: Path, world_size: int | None = None) -> CheckpointP
         return WorldSizeMismatch(
             path, f"written by {written_by} DeepSpeed ranks, this run has {world_size}: ZeRO partitions "
             f"do not match; convert it with DeepSpeed's ds_to_universal.py or resume with {written_by} ranks")
-    return None
+    return meta
 
 
-def content_problem(checkpoint: Checkpoint, names: list[str] | None = None) -> CheckpointProblem | None:
+def checkpoint_problem(path: Path, world_size: int | None = None) -> CheckpointProblem | None:
+    """What is wrong with loading ``path`` (with ``world_size`` ranks, when given), or None.
+
+    Cheap: the marker, and every listed file present with its size (not its content).
+    """
+    found = _inspect(Path(path), world_size)
+    return found if isinstance(found, CheckpointProblem) else None
+
+
+def content_problem(checkpoint: Checkpoint, names: list[str] | None = None,
+                    unpickle_check: str = "all") -> CheckpointProblem | None:
     """The first of ``names`` (default: every listed file) whose bytes do not match the marker, or
-    (``.pt`` files) that would unpickle anything but weights and DeepSpeed's own records."""
+    (``.pt`` files) that would unpickle anything but weights and DeepSpeed's own records.
+
+    ``unpickle_check="deepspeed"`` checks the unpickling of DeepSpeed's files only: for a caller
+    that loads the others weights-only itself and can still pass the checkpoint over after that.
+    """
     for name in sorted(checkpoint.files) if names is None else names:
         expected, path = checkpoint.files[name], checkpoint.path / name
         try:
@@ -191,8 +201,9 @@ def content_problem(checkpoint: Checkpoint, names: list[str] | None = None) -> C
         if found[HASH_NAME] != expected[HASH_NAME] or found["size"] != expected["size"]:
             return IncompleteCheckpoint(checkpoint.path, f"{name} is corrupt (its {HASH_NAME} digest differs "
                                                          "from the one written with it)")
-        if name.endswith(".pt"):
-            records = deepspeed_records() if f"/{ZERO_TAG}/" in name else []
+        zero_file = f"/{ZERO_TAG}/" in name
+        if name.endswith(".pt") and (zero_file or unpickle_check == "all"):
+            records = deepspeed_records() if zero_file else []
             try:
                 load_file(path, [*numpy_array_globals(), *records], mmap=True)
             except (UnsafeCheckpointFile, RuntimeError, OSError) as err:
@@ -214,11 +225,10 @@ def list_checkpoints(run_dir: Path) -> list[tuple[Path, int]]:
 
 def open_checkpoint(path: Path, world_size: int | None = None) -> Checkpoint:
     """The checkpoint at ``path``; raises its ``CheckpointProblem`` when it cannot be loaded."""
-    problem = checkpoint_problem(path, world_size)
-    if problem is not None:
-        raise problem
-    meta = json.loads((Path(path) / MARKER).read_text())
-    return Checkpoint(Path(path), int(meta["step"]), meta)
+    found = _inspect(Path(path), world_size)
+    if isinstance(found, CheckpointProblem):
+        raise found
+    return Checkpoint(Path(path), int(found["step"]), found)
 
 
 def complete_checkpoints(run_dir: Path, world_size: int | None = None,

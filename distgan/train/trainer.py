@@ -187,9 +187,11 @@ class Trainer:
         report = print if self.info.is_main else _quiet
         loaded_any = False
         for checkpoint in complete_checkpoints(self.run_dir, self.info.world_size, report):
-            # Every rank checks its share of the files' digests before anything is loaded.
+            # Every rank checks its share of the files' digests before anything is loaded, and that
+            # DeepSpeed's files unpickle safely (DeepSpeed's loading has collectives: a rank that
+            # failed inside it would leave the others waiting). The rest fail safely in _restore.
             share = sorted(checkpoint.files)[self.info.rank::self.info.world_size]
-            problem = distributed.problems_anywhere(content_problem(checkpoint, share))
+            problem = distributed.problems_anywhere(content_problem(checkpoint, share, unpickle_check="deepspeed"))
             if problem is None:
                 loaded_any = True
                 problem = distributed.problems_anywhere(self._attempt(lambda c=checkpoint: self._restore(c)))
