@@ -2,6 +2,9 @@
 
 Each sub-discriminator maps a waveform ``[B, 1, T]`` to ``(logits [B, N], feature maps)``; the
 feature maps (every activation, then the logits before flattening) feed the feature-matching loss.
+Each set of them (MPD, MSD here; BigVGAN's MRD and CQT discriminator in ``distgan.models.bigvgan``)
+maps ``[B, 1, T]`` or ``[B, T]`` to ``(list of logits, list of feature-map lists)``, one entry per
+sub-discriminator, which is what ``distgan.losses`` takes.
 
 Unlike HiFi-GAN's code, which takes ``(real, fake)`` pairs, every module here sees one batch of
 waveforms at a time: the trainer calls it on real and fake audio separately or on their
@@ -33,9 +36,19 @@ MSD_LAYERS: tuple[tuple[int, int, int, int], ...] = (
 )
 
 Output = tuple[torch.Tensor, list[torch.Tensor]]
+SetOutput = tuple[list[torch.Tensor], list[list[torch.Tensor]]]
 
 
-def _conv_stack(convs: nn.ModuleList, conv_post: nn.Module, x: torch.Tensor) -> Output:
+def mono_batch(wave: torch.Tensor) -> torch.Tensor:
+    """``[B, T]`` or ``[B, 1, T]`` -> ``[B, 1, T]``: every discriminator set accepts both."""
+    if wave.dim() == 2:
+        wave = wave.unsqueeze(1)
+    if wave.dim() != 3 or wave.shape[1] != 1:
+        raise ValueError(f"expected a waveform [B, T] or [B, 1, T], got {tuple(wave.shape)}")
+    return wave
+
+
+def conv_stack(convs: nn.ModuleList, conv_post: nn.Module, x: torch.Tensor) -> Output:
     """Leaky-ReLU conv stack; every activation and the logits are feature maps."""
     features = []
     for conv in convs:
@@ -73,7 +86,7 @@ class PeriodDiscriminator(nn.Module):
         batch, _, length = wave.shape
         if length % self.period:
             wave = F.pad(wave, (0, self.period - length % self.period), mode="reflect")
-        return _conv_stack(self.convs, self.conv_post, wave.view(batch, 1, -1, self.period))
+        return conv_stack(self.convs, self.conv_post, wave.view(batch, 1, -1, self.period))
 
 
 class ScaleDiscriminator(nn.Module):
@@ -96,20 +109,23 @@ class ScaleDiscriminator(nn.Module):
         self.conv_post = norm(nn.Conv1d(channels[-1], 1, 3, padding=1))
 
     def forward(self, wave: torch.Tensor) -> Output:
-        return _conv_stack(self.convs, self.conv_post, wave)
+        return conv_stack(self.convs, self.conv_post, wave)
 
 
 class MultiPeriodDiscriminator(nn.Module):
     """One ``PeriodDiscriminator`` per period (HiFi-GAN: 2, 3, 5, 7, 11, primes so that few overlap).
 
-    ``[B, 1, T] -> (list of logits, list of feature-map lists)``, one entry per period.
+    ``[B, 1, T]`` (or ``[B, T]``) ``-> (list of logits, list of feature-map lists)``, one entry per
+    period. BigVGAN's MPD is this one: its ``discriminator_channel_mult`` scales ``channels`` and its
+    ``use_spectral_norm`` (False in every official recipe) swaps weight norm for spectral norm.
     """
 
-    def __init__(self, periods: list[int], channels: list[int]) -> None:
+    def __init__(self, periods: list[int], channels: list[int], use_spectral_norm: bool = False) -> None:
         super().__init__()
-        self.discriminators = nn.ModuleList(PeriodDiscriminator(p, channels) for p in periods)
+        self.discriminators = nn.ModuleList(PeriodDiscriminator(p, channels, use_spectral_norm) for p in periods)
 
-    def forward(self, wave: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
+    def forward(self, wave: torch.Tensor) -> SetOutput:
+        wave = mono_batch(wave)
         outputs = [d(wave) for d in self.discriminators]
         return [logits for logits, _ in outputs], [features for _, features in outputs]
 
@@ -128,9 +144,9 @@ class MultiScaleDiscriminator(nn.Module):
         )
         self.pool = nn.AvgPool1d(4, 2, padding=2)
 
-    def forward(self, wave: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
+    def forward(self, wave: torch.Tensor) -> SetOutput:
         logits, features = [], []
-        x = wave
+        x = mono_batch(wave)
         for i, d in enumerate(self.discriminators):
             if i > 0:
                 x = self.pool(x)
@@ -152,9 +168,8 @@ class Discriminators(nn.Module):
         self.mpd = MultiPeriodDiscriminator(cfg.periods, cfg.mpd_channels)
         self.msd = MultiScaleDiscriminator(cfg.msd_scales, cfg.msd_channels)
 
-    def forward(self, wave: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
-        if wave.dim() == 2:
-            wave = wave.unsqueeze(1)
+    def forward(self, wave: torch.Tensor) -> SetOutput:
+        wave = mono_batch(wave)
         mpd_logits, mpd_features = self.mpd(wave)
         msd_logits, msd_features = self.msd(wave)
         return mpd_logits + msd_logits, mpd_features + msd_features

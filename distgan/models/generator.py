@@ -10,11 +10,18 @@ the weight is recomputed from its magnitude and direction on each access, which 
 DeepSpeed ZeRO-3 has gathered the partitioned parameters in its forward pre-hooks (the deprecated
 hook-based ``torch.nn.utils.weight_norm`` computes it in a hook of its own, which may run first).
 ``remove_weight_norm`` folds the parametrizations into plain weights for inference and export.
+
+Every convolution keeps PyTorch's default initialisation (uniform, std ``1 / sqrt(3 * fan_in)``),
+which is what HiFi-GAN's code effectively starts from: its ``init_weights`` draws N(0, 0.01) into
+``weight`` after ``weight_norm`` has replaced it by ``weight_g`` and ``weight_v``, and the next
+forward recomputes ``weight`` from those, so the draw is lost (conv_post of V1 starts with std 0.037,
+not 0.01). ``tests/models/test_hifigan_parity.py`` compares the two layer by layer.
 """
 
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -26,8 +33,6 @@ from distgan.config import GeneratorConfig
 
 # Slope of the leaky ReLUs inside the generator (HiFi-GAN's LRELU_SLOPE).
 LRELU_SLOPE = 0.1
-# Standard deviation of the initial convolution weights, as in HiFi-GAN's code.
-INIT_STD = 0.01
 
 GENERATOR_PRESETS: dict[str, GeneratorConfig] = {
     # The paper's best quality: 13.92M parameters.
@@ -51,17 +56,10 @@ def same_padding(kernel_size: int, dilation: int = 1) -> int:
     return (kernel_size - 1) * dilation // 2
 
 
-def _init_normal(conv: nn.Module) -> nn.Module:
-    """N(0, 0.01) weights, drawn before weight norm so that g = |v| reproduces them exactly."""
-    nn.init.normal_(conv.weight, 0.0, INIT_STD)
-    return conv
-
-
 def _dilated_convs(channels: int, kernel_size: int, dilations: list[int]) -> nn.ModuleList:
     """One length-preserving, weight-normed conv per dilation."""
     return nn.ModuleList(
-        weight_norm(_init_normal(nn.Conv1d(channels, channels, kernel_size, dilation=d,
-                                           padding=same_padding(kernel_size, d))))
+        weight_norm(nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=same_padding(kernel_size, d)))
         for d in dilations
     )
 
@@ -76,8 +74,7 @@ class ResBlock1(nn.Module):
         super().__init__()
         self.dilated = _dilated_convs(channels, kernel_size, dilations)
         self.undilated = nn.ModuleList(
-            weight_norm(_init_normal(nn.Conv1d(channels, channels, kernel_size,
-                                               padding=same_padding(kernel_size))))
+            weight_norm(nn.Conv1d(channels, channels, kernel_size, padding=same_padding(kernel_size)))
             for _ in dilations
         )
 
@@ -112,6 +109,15 @@ class HiFiGANGenerator(nn.Module):
     with ``upsample_initial_channel / 2**(i + 1)`` channels.
     """
 
+    # How jik876/hifi-gan's state-dict keys map onto these modules' (for
+    # ``distgan.models.reference_weights``): its residual blocks name their convolutions ``convs1``
+    # and ``convs2`` (type 1) or ``convs`` (type 2).
+    REFERENCE_RENAMES: ClassVar[tuple[tuple[str, str], ...]] = (
+        (r"^(resblocks\.\d+)\.convs1\.", r"\1.dilated."),
+        (r"^(resblocks\.\d+)\.convs2\.", r"\1.undilated."),
+        (r"^(resblocks\.\d+)\.convs\.", r"\1.dilated."),
+    )
+
     def __init__(self, cfg: GeneratorConfig, n_mels: int) -> None:
         super().__init__()
         if len(cfg.upsample_rates) != len(cfg.upsample_kernel_sizes):
@@ -122,7 +128,6 @@ class HiFiGANGenerator(nn.Module):
         self.hop_length = math.prod(cfg.upsample_rates)
         self.num_kernels = len(cfg.resblock_kernel_sizes)
         width = cfg.upsample_initial_channel
-        # HiFi-GAN leaves the input convolution at PyTorch's default initialisation.
         self.conv_pre = weight_norm(nn.Conv1d(n_mels, width, 7, padding=3))
         self.ups = nn.ModuleList()
         self.resblocks = nn.ModuleList()
@@ -131,12 +136,12 @@ class HiFiGANGenerator(nn.Module):
             if (kernel - rate) % 2:
                 raise ValueError(f"upsample kernel {kernel} and rate {rate} must differ by an even number")
             channels_in, channels_out = width // 2**i, width // 2 ** (i + 1)
-            self.ups.append(weight_norm(_init_normal(
-                nn.ConvTranspose1d(channels_in, channels_out, kernel, rate, padding=(kernel - rate) // 2))))
+            self.ups.append(weight_norm(
+                nn.ConvTranspose1d(channels_in, channels_out, kernel, rate, padding=(kernel - rate) // 2)))
             for kernel_size, dilations in zip(cfg.resblock_kernel_sizes, cfg.resblock_dilation_sizes,
                                               strict=True):
                 self.resblocks.append(resblock(channels_out, kernel_size, dilations))
-        self.conv_post = weight_norm(_init_normal(nn.Conv1d(width // 2 ** len(self.ups), 1, 7, padding=3)))
+        self.conv_post = weight_norm(nn.Conv1d(width // 2 ** len(self.ups), 1, 7, padding=3))
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         x = self.conv_pre(mel)
@@ -154,9 +159,14 @@ class HiFiGANGenerator(nn.Module):
 
     def remove_weight_norm(self) -> None:
         """Fold every weight-norm parametrization into a plain ``weight`` (outputs unchanged)."""
-        for module in self.modules():
-            if parametrize.is_parametrized(module, "weight"):
-                parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+        fold_weight_norm(self)
+
+
+def fold_weight_norm(model: nn.Module) -> None:
+    """Replace every parametrized ``weight`` of ``model`` by its current value, a plain parameter."""
+    for module in model.modules():
+        if parametrize.is_parametrized(module, "weight"):
+            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
 
 
 def input_frame_span(cfg: GeneratorConfig, sample: int) -> tuple[int, int]:
