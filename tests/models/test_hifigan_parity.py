@@ -41,6 +41,10 @@ OFFICIAL = {
 N_MELS = 80  # the reference's generator hard-codes 80 mel bands
 
 
+# The references use the hook-based weight norm.
+pytestmark = [pytest.mark.filterwarnings("ignore:.*torch.nn.utils.weight_norm.* is deprecated:FutureWarning")]
+
+
 @pytest.fixture(scope="module", autouse=True)
 def one_thread() -> Iterator[None]:
     with single_thread():
