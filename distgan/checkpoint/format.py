@@ -4,7 +4,8 @@ Training writes checkpoints (``distgan.train.checkpoint``); training, inference 
 them through this module, which imports nothing from training. Layout::
 
     RUN_DIR/checkpoints/step-00001000/
-      generator/          engine state: state.pt (DDP, one process) or zero/ (DeepSpeed, per rank)
+      generator/          engine state: state.pt (DDP, one process) or zero/ (DeepSpeed, per rank);
+                          universal/ when DeepSpeed ranks of another world size resumed from it
       discriminator/
       trainer.pt          step, epoch, data position, counters (rank 0)
       ranks/rank-00000.pt RNG states and a weight fingerprint, one file per rank
@@ -52,6 +53,9 @@ ENGINES = ("generator", "discriminator")
 # Inside an engine folder: one file for DDP, or DeepSpeed's own checkpoint under this tag.
 DDP_STATE = "state.pt"
 ZERO_TAG = "zero"
+# DeepSpeed's world-size-free ("universal") form of zero/, made from it on the first resume with
+# another world size (distgan.train.deepspeed_engine); derived data, outside the marker's list.
+UNIVERSAL = "universal"
 
 
 def checkpoint_dir(run_dir: Path) -> Path:
@@ -87,13 +91,6 @@ class IncompleteCheckpoint(CheckpointProblem):
     label = "incomplete checkpoint"
 
 
-class WorldSizeMismatch(CheckpointProblem):
-    """Complete, but its ZeRO partitions belong to another number of ranks. Falling back to an
-    older checkpoint would silently throw away the work since, so this stops a resume."""
-
-    label = "cannot resume from this checkpoint"
-
-
 @dataclass
 class Checkpoint:
     """A complete checkpoint folder; ``meta`` is its marker's JSON."""
@@ -101,6 +98,11 @@ class Checkpoint:
     path: Path
     step: int
     meta: dict[str, Any]
+
+    @property
+    def world_size(self) -> int:
+        """How many ranks wrote it."""
+        return int(self.meta.get("world_size", 1))
 
     @property
     def files(self) -> dict[str, dict[str, Any]]:
@@ -159,7 +161,7 @@ def _files_problem(path: Path, meta: dict[str, Any]) -> str | None:
     return None
 
 
-def _inspect(path: Path, world_size: int | None) -> dict[str, Any] | CheckpointProblem:
+def _inspect(path: Path) -> dict[str, Any] | CheckpointProblem:
     """The marker's JSON when the cheap checks pass, else the problem."""
     meta = _read_marker(path)
     if isinstance(meta, CheckpointProblem):
@@ -167,20 +169,16 @@ def _inspect(path: Path, world_size: int | None) -> dict[str, Any] | CheckpointP
     reason = _files_problem(path, meta)
     if reason:
         return IncompleteCheckpoint(path, reason)
-    written_by = int(meta.get("world_size", 1))
-    if world_size is not None and meta.get("deepspeed_stage") is not None and written_by != world_size:
-        return WorldSizeMismatch(
-            path, f"written by {written_by} DeepSpeed ranks, this run has {world_size}: ZeRO partitions "
-            f"do not match; convert it with DeepSpeed's ds_to_universal.py or resume with {written_by} ranks")
     return meta
 
 
-def checkpoint_problem(path: Path, world_size: int | None = None) -> CheckpointProblem | None:
-    """What is wrong with loading ``path`` (with ``world_size`` ranks, when given), or None.
+def checkpoint_problem(path: Path) -> CheckpointProblem | None:
+    """What is wrong with loading ``path``, or None. Any number of ranks can resume from it
+    (DeepSpeed's partitions are converted when the number differs).
 
     Cheap: the marker, and every listed file present with its size (not its content).
     """
-    found = _inspect(Path(path), world_size)
+    found = _inspect(Path(path))
     return found if isinstance(found, CheckpointProblem) else None
 
 
@@ -223,29 +221,28 @@ def list_checkpoints(run_dir: Path) -> list[tuple[Path, int]]:
     return sorted(found, key=lambda item: item[1], reverse=True)
 
 
-def open_checkpoint(path: Path, world_size: int | None = None) -> Checkpoint:
+def open_checkpoint(path: Path) -> Checkpoint:
     """The checkpoint at ``path``; raises its ``CheckpointProblem`` when it cannot be loaded."""
-    found = _inspect(Path(path), world_size)
+    found = _inspect(Path(path))
     if isinstance(found, CheckpointProblem):
         raise found
     return Checkpoint(Path(path), int(found["step"]), found)
 
 
-def complete_checkpoints(run_dir: Path, world_size: int | None = None,
-                         report: Callable[[str], Any] = print) -> Iterator[Checkpoint]:
+def complete_checkpoints(run_dir: Path, report: Callable[[str], Any] = print) -> Iterator[Checkpoint]:
     """Complete checkpoints, newest first (cheap check); incomplete ones are reported and passed
-    over. Raises ``WorldSizeMismatch`` rather than passing over a complete checkpoint."""
+    over."""
     for path, _ in list_checkpoints(run_dir):
         try:
-            yield open_checkpoint(path, world_size)
+            yield open_checkpoint(path)
         except IncompleteCheckpoint as problem:
             report(f"[distgan] ignoring incomplete checkpoint {path}: {problem.reason}")
 
 
-def latest_checkpoint(run_dir: Path, world_size: int | None = None, report: Callable[[str], Any] = print,
+def latest_checkpoint(run_dir: Path, report: Callable[[str], Any] = print,
                       verify_content: bool = False) -> Checkpoint | None:
     """The newest complete checkpoint (with ``verify_content``: whose files match their digests)."""
-    for checkpoint in complete_checkpoints(run_dir, world_size, report):
+    for checkpoint in complete_checkpoints(run_dir, report):
         problem = content_problem(checkpoint) if verify_content else None
         if problem is None:
             return checkpoint

@@ -9,8 +9,8 @@ Exit status: 0 when ``train.max_steps`` is reached; 75 (``REQUEUE_EXIT_CODE``) w
 requested (signal, Ctrl-C or ``RUN_DIR/STOP``) and a checkpoint was written, so run it again; 2
 for a config error, a run directory another job holds, or checkpoints that cannot be resumed; 3
 from the watchdog; 4 when the run gave up after repeated non-finite losses (the last good
-checkpoint stays); 5 when a checkpoint could not be written (a full disk); 130 after a second
-Ctrl-C.
+checkpoint stays); 5 when a checkpoint could not be written (a full disk); 6 when other ranks
+were lost (a node died: ``train/peers.py`` names them); 130 after a second Ctrl-C.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def main(args: argparse.Namespace) -> int:
     from distgan.checkpoint.format import CheckpointProblem
     from distgan.train.checkpoint import CheckpointWriteError
     from distgan.train.lock import RunDirBusy
+    from distgan.train.peers import PEERS_LOST_EXIT_CODE, PeersLost
     from distgan.train.signals import StopRequest
     from distgan.train.trainer import NonFiniteError
 
@@ -78,18 +79,26 @@ def main(args: argparse.Namespace) -> int:
         return _error(str(err), NON_FINITE_EXIT_CODE, rank)
     except CheckpointWriteError as err:
         return _error(str(err), CHECKPOINT_WRITE_EXIT_CODE, rank)
+    except PeersLost as err:
+        return _error(str(err), PEERS_LOST_EXIT_CODE, rank)
     except KeyboardInterrupt:
         return _error("interrupted (Ctrl-C twice): no checkpoint of the last steps", INTERRUPTED_EXIT_CODE, rank)
 
 
 def _train(args: argparse.Namespace, cfg: Config, stop) -> int:
     from distgan.distributed import any_rank, barrier
+    from distgan.train.peers import is_peer_failure
     from distgan.train.trainer import Trainer
 
     trainer = Trainer(cfg, args.run_dir, stop_requested=stop, job_id=slurm_job_id())
     if trainer.info.is_main:
         stop.consume_stop_file()  # left by the stop that ended the previous job
-    result = trainer.fit()
+    try:
+        result = trainer.fit()
+    except Exception as err:
+        if trainer.info.world_size > 1 and is_peer_failure(err):
+            raise trainer.roll_call.lost(err, trainer.state.step) from err
+        raise
     if not result.stopped_early:
         if trainer.info.is_main:
             print(f"[distgan] done at step {result.state.step}; checkpoint: {result.last_checkpoint}")

@@ -84,7 +84,8 @@ class DDPEngine(ModelEngine):
                      "scaler": self.scaler.state_dict() if self.scaler is not None else None}
             save_file(state, folder / DDP_STATE)
 
-    def load(self, folder: Path) -> None:
+    def load(self, folder: Path, written_by: int) -> None:
+        # Every rank saved the same replicated state (rank 0 wrote it): any world size loads it.
         # To host memory first: load_state_dict copies onto the model's device, and "cpu:0" (the
         # device Accelerate gives each CPU process of a multi-process run) is no map_location.
         state = load_file(folder / DDP_STATE)

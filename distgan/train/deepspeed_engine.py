@@ -5,14 +5,22 @@ The JSON the launcher names (``accelerate launch`` with a DeepSpeed config, or
 the distgan config per model (``fill_deepspeed_config``) and an explicit contradiction is an
 error. Each model gets its own engine (see ``engine.py`` for why, and how they are wired).
 DeepSpeed writes each engine's partitioned state per rank under the ``zero`` tag.
+
+A different number of ranks resumes through DeepSpeed's universal checkpoint: rank 0 converts the
+engine's ``zero/`` with ``ds_to_universal`` once (into ``universal/`` beside it, kept for the next
+time), every rank then loads it with DeepSpeed's ``load_universal`` switched on for that one load.
+Weights, Adam moments and step counts come back exactly; the trainer's weight fingerprint check
+confirms the weights.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import copy
 import json
 import os
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +29,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from distgan.checkpoint.files import deepspeed_records, weights_only_loads
-from distgan.checkpoint.format import ZERO_TAG
+from distgan.checkpoint.files import deepspeed_records, load_file, weights_only_loads
+from distgan.checkpoint.format import UNIVERSAL, ZERO_TAG
 from distgan.config import Config, ConfigError, OptimizerConfig
-from distgan.distributed import ProcessInfo
+from distgan.distributed import ProcessInfo, broadcast_object
 from distgan.train.engine import DTYPES, ModelEngine, StepResult, make_optimizer, process_group_kwargs
 
 
@@ -69,14 +77,33 @@ class DeepSpeedEngine(ModelEngine):
         # Each engine in its own folder: two engines in one collide on "latest" and the tag.
         self.engine.save_checkpoint(str(folder), tag=ZERO_TAG, save_latest=False)
 
-    def load(self, folder: Path) -> None:
+    def load(self, folder: Path, written_by: int) -> None:
+        universal = written_by != self.engine.world_size
+        load_dir = universal_checkpoint(folder, self.engine.global_rank == 0) if universal else folder
+        config = self.engine._config  # read by load_checkpoint and the ZeRO optimizer's loading
         # DeepSpeed unpickles with weights_only=False; distgan holds it to weights only.
-        with weights_only_loads(deepspeed_records()):
-            path, _ = self.engine.load_checkpoint(str(folder), tag=ZERO_TAG, load_optimizer_states=True,
-                                                  load_lr_scheduler_states=False)
+        try:
+            config.load_universal_checkpoint = universal
+            with weights_only_loads(deepspeed_records()):
+                path, _ = self.engine.load_checkpoint(str(load_dir), tag=ZERO_TAG, load_optimizer_states=True,
+                                                      load_lr_scheduler_states=False)
+        finally:
+            config.load_universal_checkpoint = False
         if path is None:
             raise RuntimeError(f"DeepSpeed could not load the {self.name} checkpoint in {folder}")
+        if universal:
+            self._restore_buffers(folder)
         self.skipped_steps = self.engine.skipped_steps
+
+    def _restore_buffers(self, folder: Path) -> None:
+        """A universal checkpoint holds parameters and optimizer state only: the buffers (spectral
+        norm's power-iteration vectors) come from the module state every rank saved whole."""
+        states = sorted((folder / ZERO_TAG).glob("*model_states.pt"))[0]
+        module = load_file(states, deepspeed_records())["module"]
+        with torch.no_grad():
+            for name, buffer in self.model.named_buffers():
+                if name in module:
+                    buffer.copy_(module[name])
 
     @contextlib.contextmanager
     def full_parameters(self) -> Iterator[nn.Module]:
@@ -87,6 +114,35 @@ class DeepSpeedEngine(ModelEngine):
 
         with deepspeed.zero.GatheredParameters(list(self.model.parameters()), modifier_rank=None):
             yield self.model
+
+
+def universal_checkpoint(folder: Path, converts: bool) -> Path:
+    """``folder/universal``, DeepSpeed's world-size-free form of ``folder/zero``; the rank that
+    ``converts`` makes it when it is not there yet while the others wait for its verdict."""
+    target = folder / UNIVERSAL
+    problem = None
+    if converts and not target.is_dir():
+        from deepspeed.checkpoint import ds_to_universal
+
+        staging = folder / f".{UNIVERSAL}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        args = argparse.Namespace(input_folder=str(folder / ZERO_TAG), output_folder=str(staging / ZERO_TAG),
+                                  num_extract_workers=1, num_merge_workers=1, keep_temp_folder=False,
+                                  strict=True, inject_missing_state=True)
+        print(f"[distgan] converting {folder / ZERO_TAG} to a universal checkpoint for another world size",
+              flush=True)
+        try:  # DeepSpeed's progress goes to a log beside it
+            with open(staging / "conversion.log", "w") as log, contextlib.redirect_stdout(log), \
+                    contextlib.redirect_stderr(log), weights_only_loads(deepspeed_records()):
+                ds_to_universal.main(args)
+            staging.rename(target)
+        except Exception as err:  # any failure inside DeepSpeed's converter: every rank must hear of it
+            problem = f"converting {folder / ZERO_TAG} to a universal checkpoint failed: {type(err).__name__}: {err}"
+    problem = broadcast_object(problem)
+    if problem:
+        raise RuntimeError(problem)
+    return target
 
 
 def deepspeed_base_config(cfg: Config) -> dict[str, Any] | None:

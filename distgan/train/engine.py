@@ -138,8 +138,8 @@ class ModelEngine(ABC):
         """Write this model's training state into ``folder`` (every rank calls this)."""
 
     @abstractmethod
-    def load(self, folder: Path) -> None:
-        """Restore what ``save`` wrote."""
+    def load(self, folder: Path, written_by: int) -> None:
+        """Restore what ``save`` wrote, on ``written_by`` ranks (this run may have another number)."""
 
     @abstractmethod
     def full_parameters(self) -> contextlib.AbstractContextManager[nn.Module]:

@@ -41,6 +41,7 @@ from distgan.train.checkpoint import CheckpointWriter, reject, rng_state, set_rn
 from distgan.train.engine import build_engines
 from distgan.train.lock import RunDirBusy, RunDirLock
 from distgan.train.logger import MetricLogger
+from distgan.train.peers import RollCall
 from distgan.train.schedule import learning_rate
 from distgan.train.step import GANStep
 from distgan.train.validation import Validator
@@ -129,6 +130,7 @@ class Trainer:
                 else "DDP" if info.world_size > 1 else "single process")
         print(f"[distgan] rank {info.rank} of {info.world_size} (local rank {info.local_rank}) on {info.device}, "
               f"{mode}, precision {cfg.train.precision}", flush=True)
+        self.roll_call = RollCall(self.run_dir, info)  # names lost ranks if a collective fails
         self.lock = RunDirLock(self.run_dir, job_id)
         busy = None
         if info.is_main:
@@ -186,7 +188,7 @@ class Trainer:
         the others, every rank agreeing on each verdict."""
         report = print if self.info.is_main else _quiet
         loaded_any = False
-        for checkpoint in complete_checkpoints(self.run_dir, self.info.world_size, report):
+        for checkpoint in complete_checkpoints(self.run_dir, report):
             # Every rank checks its share of the files' digests before anything is loaded, and that
             # DeepSpeed's files unpickle safely (DeepSpeed's loading has collectives: a rank that
             # failed inside it would leave the others waiting). The rest fail safely in _restore.
@@ -215,7 +217,7 @@ class Trainer:
 
     def _restore(self, checkpoint: Checkpoint, announce: bool = True) -> None:
         for engine in (self.g, self.d):
-            engine.load(checkpoint.path / engine.name)
+            engine.load(checkpoint.path / engine.name, checkpoint.world_size)
         self._check_weights(checkpoint)
         saved = checkpoint.trainer_state()
         self.state = TrainState(**saved["state"])

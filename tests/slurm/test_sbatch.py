@@ -1,18 +1,14 @@
-"""The sbatch scripts under stand-ins for SLURM and the launchers (tests/slurm/bin/).
+"""The sbatch scripts under stand-ins for SLURM and the launchers (tests/slurm/jobs.py).
 
-``submit`` starts a script the way ``sbatch --export=ALL,NAME=value`` starts it on the head node:
-``bash SCRIPT`` with the SLURM variables its ``#SBATCH`` header asks for. The ``srun`` stand-in
-runs the per-node command once per node with that node's ``SLURM_NODEID``; the ``accelerate`` and
-``torchrun`` stand-ins record what each node would launch, so the test reads the exact command
-lines a real allocation would run.
+The ``srun`` stand-in runs the per-node command once per node with that node's ``SLURM_NODEID``;
+the ``accelerate`` and ``torchrun`` stand-ins record what each node would launch, so the tests
+read the exact command lines a real allocation would run. test_two_nodes.py runs them for real.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import shutil
 import signal
 import subprocess
@@ -23,58 +19,19 @@ from pathlib import Path
 import pytest
 
 from distgan.commands.train import add_arguments, resolve_config
+from tests.slurm import jobs
+from tests.slurm.jobs import GPUS, MULTI_NODE, ONE_NODE, SLURM, finish, node_list, sbatch_header
 from tests.train.helpers import REPO_ROOT
 
-BIN = Path(__file__).resolve().parent / "bin"
-SLURM = REPO_ROOT / "slurm"
 SCRIPTS = sorted(SLURM.iterdir())
-ONE_NODE, MULTI_NODE = SLURM / "train_1node.sbatch", SLURM / "train_multinode.sbatch"
 JOB_ID = 123456  # its port: 20000 + 123456 % 20000
 PORT = "23456"
-GPUS = 2
 OVERRIDES = "train.max_steps=10 data.num_workers=2"
 DATA = "/data/ljs-shards"
-SCRIPT_VARIABLES = ("CONFIG", "DATA", "RUN_DIR", "LAUNCH_CONFIG", "LAUNCHER", "GPUS_PER_NODE", "ACTIVATE",
-                    "CONTAINER", "OVERRIDES", "PROJECT_DIR", "NNODES", "STANDIN_LAUNCH")
-
-
-def sbatch_header(script: Path) -> dict[str, str]:
-    options = {}
-    for line in script.read_text().splitlines():
-        if match := re.match(r"#SBATCH --([\w-]+)(?:=(\S+))?", line):
-            options[match.group(1)] = match.group(2) or ""
-    return options
-
-
-def node_list(nodes: int) -> tuple[str, list[str]]:
-    """A SLURM_JOB_NODELIST and the hosts it names."""
-    if nodes == 1:
-        return "node07", ["node07"]
-    return f"node[01-{nodes:02d}]", [f"node{i:02d}" for i in range(1, nodes + 1)]
 
 
 def submit(script: Path, log: Path, **variables: str) -> subprocess.Popen:
-    """Start ``script`` as sbatch would, with ``variables`` exported (sbatch --export=ALL,...)."""
-    nodes = int(sbatch_header(script)["nodes"])
-    log.mkdir(parents=True, exist_ok=True)
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("SLURM_", "MASTER_", "PET_")) and key not in SCRIPT_VARIABLES}
-    env.update(PATH=f"{BIN}{os.pathsep}{env['PATH']}", STANDIN_LOG=str(log), SLURM_JOB_ID=str(JOB_ID),
-               SLURM_JOB_NAME=sbatch_header(script)["job-name"], SLURM_NNODES=str(nodes),
-               SLURM_JOB_NODELIST=node_list(nodes)[0], SLURM_SUBMIT_DIR=str(REPO_ROOT),
-               SLURM_GPUS_ON_NODE=str(GPUS), **variables)
-    return subprocess.Popen(["bash", str(script)], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-
-
-def finish(job: subprocess.Popen, timeout: float = 60) -> tuple[int, str]:
-    try:
-        output, _ = job.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        job.kill()
-        output, _ = job.communicate()
-        raise AssertionError(f"the batch script still runs after {timeout} s\n{output}") from None
-    return job.returncode, output
+    return jobs.submit(script, log, JOB_ID, **variables)
 
 
 def recorded(log: Path, launcher: str, node: int) -> tuple[list[str], dict[str, str]]:

@@ -14,6 +14,7 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TINY = REPO_ROOT / "configs" / "tiny.yaml"
 LAUNCH = REPO_ROOT / "launch"
+SCRIPTS = Path(__file__).resolve().parent / "scripts_cluster"
 
 # configs/tiny.yaml made cheaper still for tests: short segments, small batches, no workers,
 # every scalar logged every step, nothing periodic unless a test asks for it.
@@ -42,24 +43,26 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def command(args: list[str], launcher: str | None = None, nproc: int = 2) -> list[str]:
+def command(args: list[str], launcher: str | None = None, nproc: int = 2, script: str | None = None) -> list[str]:
     """``distgan ARGS`` as one process, under torchrun, or under ``accelerate launch`` with a
-    config from launch/ (``launcher="accelerate:cpu_zero2.yaml"``)."""
+    config from launch/ (``launcher="accelerate:cpu_zero2.yaml"``); ``script`` names a program in
+    tests/train/scripts_cluster/ to run instead of ``-m distgan``."""
+    program = [str(SCRIPTS / script)] if script else ["-m", "distgan"]
     if launcher is None:
-        return [sys.executable, "-m", "distgan", *args]
+        return [sys.executable, *program, *args]
     if launcher == "torchrun":
         return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
-                "--master_port", str(free_port()), "-m", "distgan", *args]
+                "--master_port", str(free_port()), *program, *args]
     if launcher.startswith("accelerate:"):
         config = LAUNCH / launcher.split(":", 1)[1]
         return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
-                "--main_process_port", str(free_port()), "-m", "distgan", *args]
+                "--main_process_port", str(free_port()), *program, *args]
     raise ValueError(launcher)
 
 
 def run_distgan(args: list[str], launcher: str | None = None, nproc: int = 2, timeout: float = 300,
-                check: bool = True, **env: str) -> subprocess.CompletedProcess:
-    done = subprocess.run(command(args, launcher, nproc), cwd=REPO_ROOT, env=subprocess_env(**env),
+                check: bool = True, script: str | None = None, **env: str) -> subprocess.CompletedProcess:
+    done = subprocess.run(command(args, launcher, nproc, script), cwd=REPO_ROOT, env=subprocess_env(**env),
                           capture_output=True, text=True, timeout=timeout)
     if check and done.returncode != 0:
         raise AssertionError(f"distgan {' '.join(args)} exited {done.returncode}\n"

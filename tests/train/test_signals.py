@@ -3,7 +3,7 @@ checkpoint and exit status 75; a requeue request runs ``scontrol requeue $SLURM_
 
 The 2-process runs start one process per rank with the rendezvous in the environment, as ``srun``
 does, so that each rank's own exit status is seen; ``scontrol`` is a stand-in
-(tests/slurm/bin/scontrol) that records its arguments, first on PATH in every test here so that no
+(tests/slurm/slurm_bin/scontrol) that records its arguments, first on PATH in every test here so that no
 test can requeue a real job even when it runs inside one.
 """
 
@@ -36,7 +36,7 @@ from tests.train.helpers import (
 )
 from tests.train.scripts_cluster.ranks import Ranks, ranks, wait_for
 
-STANDINS = REPO_ROOT / "tests" / "slurm" / "bin"
+STANDINS = REPO_ROOT / "tests" / "slurm" / "slurm_bin"
 JOB_ID = "4242"
 MAX_STEPS = 1000  # never reached: every run here is stopped
 STOPPED = re.compile(r"\[distgan\] stopped at step (\d+) \((.+)\); checkpoint: (\S+)")
