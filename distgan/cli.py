@@ -54,14 +54,19 @@ def _exit_now_if_distributed(status: int) -> None:
         os._exit(status)
 
 
+def _parse(words: tuple[str, ...], argv: list[str]) -> argparse.Namespace:
+    module_name, help_text = COMMANDS[words]
+    parser = argparse.ArgumentParser(prog="distgan " + " ".join(words), description=help_text)
+    importlib.import_module(module_name).add_arguments(parser)
+    # Options and KEY=VALUE overrides in any order, as people type them.
+    return parser.parse_intermixed_args(argv)
+
+
 def _dispatch(argv: list[str]) -> int:
-    for words, (module_name, help_text) in COMMANDS.items():
+    for words, (module_name, _) in COMMANDS.items():
         if argv[: len(words)] == list(words):
-            module = importlib.import_module(module_name)
-            parser = argparse.ArgumentParser(prog="distgan " + " ".join(words), description=help_text)
-            module.add_arguments(parser)
-            args = parser.parse_args(argv[len(words):])
-            return int(module.main(args) or 0)
+            args = _parse(words, argv[len(words):])
+            return int(importlib.import_module(module_name).main(args) or 0)
     if argv and argv[0] not in ("-h", "--help"):
         print(f"distgan: unknown command {' '.join(argv[:2])!r}\n", file=sys.stderr)
         print(_usage(), file=sys.stderr)

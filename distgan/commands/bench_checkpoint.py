@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from distgan.bench.checkpoint import bench_checkpoint
 from distgan.config import load_config
 
 RECIPES = Path(__file__).resolve().parents[2] / "configs"
@@ -22,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from distgan.bench.checkpoint import bench_checkpoint
+
     cfg = load_config(args.config, args.overrides)
     t = bench_checkpoint(cfg, args.repeats, args.cold)
     print(f"distgan bench checkpoint: {args.config.name}, {t['bytes'] / 2**20:.0f} MiB of model and AdamW state, "

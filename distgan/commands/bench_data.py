@@ -5,20 +5,21 @@ from __future__ import annotations
 import argparse
 import os
 
-from distgan.bench.data import bench_data, format_table
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", help="shards: a folder with index.json, an index.json, a brace pattern")
     parser.add_argument("--workers", type=int, default=2, help="measure 1..N DataLoader workers")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--segment-samples", type=int, default=8192)
+    parser.add_argument("--batch-size", type=int, default=16, help="clips per batch (default: %(default)s)")
+    parser.add_argument("--segment-samples", type=int, default=8192,
+                        help="samples per cropped clip (default: %(default)s)")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per loader and count")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each measurement")
-    parser.add_argument("--split", default="train")
+    parser.add_argument("--split", default="train", help="split of the shards to read (default: %(default)s)")
 
 
 def main(args: argparse.Namespace) -> int:
+    from distgan.bench.data import bench_data, format_table
+
     rows = bench_data(args.dir, max_workers=args.workers, batch_size=args.batch_size,
                       segment_samples=args.segment_samples, seconds=args.seconds, warmup=args.warmup,
                       split=args.split)

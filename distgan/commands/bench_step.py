@@ -5,20 +5,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
-from distgan.bench.step import PHASES, bench_distgan, bench_plain, sample_batches
 from distgan.config import load_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--config", type=Path, required=True, help="recipe to time, e.g. configs/hifigan_v1.yaml")
     parser.add_argument("--steps", type=int, default=20, help="measured steps (median reported)")
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    parser.add_argument("--warmup", type=int, default=3, help="unmeasured steps first (default: %(default)s)")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted config overrides")
 
 
 def main(args: argparse.Namespace) -> int:
+    import torch
+
+    from distgan.bench.step import PHASES, bench_distgan, bench_plain, sample_batches
+
     fixed = ["log.progress_bar=false", "log.val_every_steps=0", "checkpoint.every_steps=0",
              "faults.watchdog_minutes=0", f"train.max_steps={args.warmup + args.steps + 1}"]
     cfg = load_config(args.config, [*args.overrides, *fixed])

@@ -9,12 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
-from distgan import distributed
-from distgan.evaluation.evaluate import clips_for_rank, evaluate, print_summary, write_csv
-from distgan.evaluation.metrics import METRICS
-from distgan.inference.load import load_generator
+from distgan.config.schema import QUALITY_METRICS as METRICS  # torch-free copy of evaluation.metrics
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,19 +23,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-clips", type=int, default=None, help="score the first N clips (by key)")
     parser.add_argument("--allow-index-pipes", action="store_true",
                         help="run the shell commands of pipe: shards listed in DATA's index.json")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                        help="cuda or cpu (default: %(default)s)")
+    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available, else cpu)")
 
 
 def main(args: argparse.Namespace) -> int:
-    info = distributed.join_process_group(args.device)
+    import torch
+
+    from distgan import distributed
+
+    info = distributed.join_process_group(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     try:
         return _run(args, info)
     finally:
         distributed.leave_process_group()
 
 
-def _run(args: argparse.Namespace, info: distributed.ProcessInfo) -> int:
+def _run(args: argparse.Namespace, info) -> int:
+    from distgan import distributed
+    from distgan.evaluation.evaluate import clips_for_rank, evaluate, print_summary, write_csv
+    from distgan.inference.load import load_generator
+
     metrics = tuple(dict.fromkeys(args.metrics))
     try:
         vocoder = load_generator(args.checkpoint, device=info.device)
@@ -50,7 +52,7 @@ def _run(args: argparse.Namespace, info: distributed.ProcessInfo) -> int:
         # The same on every rank (they read the same model and data), so all ranks stop here.
         print(f"distgan evaluate: {err}")
         return 2
-    rows, audio_seconds, model_seconds = evaluate(vocoder, clips, metrics, info.device)
+    rows, audio_seconds, model_seconds = evaluate(vocoder, clips, metrics, info.device, progress=info.is_main)
     parts = distributed.all_gather_object((rows, audio_seconds, model_seconds))
     if not info.is_main:
         return 0

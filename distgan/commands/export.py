@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from distgan.checkpoint.weights import EXPORT_SUFFIX
-from distgan.inference.export import export_generator
+EXPORT_SUFFIX = ".safetensors"  # distgan.checkpoint.weights.EXPORT_SUFFIX (a test keeps them equal)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +17,8 @@ def main(args: argparse.Namespace) -> int:
     if args.out.suffix != EXPORT_SUFFIX:
         print(f"distgan export: output must end in {EXPORT_SUFFIX}, got {args.out}")
         return 2
+    from distgan.inference.export import export_generator  # torch: only once the command runs
+
     try:
         path = export_generator(args.source, args.out)
     except (ValueError, FileNotFoundError) as err:

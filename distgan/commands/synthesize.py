@@ -10,21 +10,16 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
-import soundfile
-import torch
-
-from distgan.inference.load import load_generator
-from distgan.inference.synthesize import read_input, synthesize
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, type=Path,
                         help="run directory, checkpoint folder or exported .safetensors")
     parser.add_argument("inputs", nargs="+", type=Path, help="wav files or .npy/.pt log-mel tensors")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch-size", type=int, default=8,
+                        help="inputs vocoded together (padded to the longest); default: %(default)s")
+    parser.add_argument("--device", default=None, help="torch device, e.g. cpu, cuda, cuda:1 (default: cuda if "
+                                                       "available, else cpu)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -37,7 +32,14 @@ def main(args: argparse.Namespace) -> int:
             print(f"distgan synthesize: {stems[path.stem]} and {path} would both write {path.stem}.wav")
             return 2
         stems[path.stem] = path
-    device = torch.device(args.device)
+    import numpy as np
+    import soundfile
+    import torch
+
+    from distgan.inference.load import load_generator
+    from distgan.inference.synthesize import read_input, synthesize
+
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     try:
         vocoder = load_generator(args.checkpoint, device=device)
         items = [read_input(path, vocoder) for path in args.inputs]

@@ -219,12 +219,26 @@ def _single_process_rendezvous() -> None:
     os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
 
 
+def _skip_shared_memory_op() -> None:
+    """On CPU, DeepSpeed's communication backend compiles a C++ op (``deepspeed_shm_comm``) on
+    first use: minutes of compiling, a dozen lines of warnings, and a build lock in
+    ~/.cache/torch_extensions that a process killed during the build leaves behind, on which every
+    later run waits forever. The op only speeds up DeepSpeed's inference all-reduce; training's
+    collectives go through torch.distributed (gloo). Marking it incompatible makes DeepSpeed skip
+    the build."""
+    import deepspeed.ops
+
+    if not torch.cuda.is_available():
+        deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
+
+
 def build_deepspeed_engines(cfg: Config, base: dict[str, Any], generator: nn.Module, discriminator: nn.Module
                             ) -> tuple[DeepSpeedEngine, DeepSpeedEngine, ProcessInfo]:
     from accelerate import Accelerator, DeepSpeedPlugin
     from accelerate.utils import DummyOptim
 
     _single_process_rendezvous()
+    _skip_shared_memory_op()
     world_size = int(os.environ["WORLD_SIZE"])
     precision = cfg.train.precision
     mixed_precision = "no" if precision == "fp32" else precision

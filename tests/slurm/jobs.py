@@ -10,14 +10,12 @@ launchers start real training processes, every "node" on 127.0.0.1.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import signal
 import subprocess
 from pathlib import Path
 
-from tests.train.helpers import REPO_ROOT
+from tests.train.helpers import REPO_ROOT, kill_tree
 
 HERE = Path(__file__).resolve().parent
 SLURM_BIN = HERE / "slurm_bin"  # srun and scontrol stand-ins
@@ -70,26 +68,6 @@ def finish(job: subprocess.Popen, timeout: float = 60) -> tuple[int, str]:
         output, _ = job.communicate()
         raise AssertionError(f"the batch script still runs after {timeout} s\n{output}") from None
     return job.returncode, output
-
-
-def descendants(pid: int) -> list[int]:
-    """``pid`` and every process under it, whatever session or group they moved to."""
-    rows = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout.split("\n")
-    children: dict[int, list[int]] = {}
-    for row in filter(None, (line.split() for line in rows)):
-        children.setdefault(int(row[1]), []).append(int(row[0]))
-    found, todo = [], [pid]
-    while todo:
-        found.append(todo.pop())
-        todo.extend(children.get(found[-1], []))
-    return found
-
-
-def kill_tree(pid: int) -> None:
-    """SIGKILL ``pid`` and everything under it at once, as a node that loses power does."""
-    for process in descendants(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(process, signal.SIGKILL)
 
 
 def node_task(log: Path, node: int) -> int:

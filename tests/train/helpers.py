@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +19,7 @@ LAUNCH = REPO_ROOT / "launch"
 SCRIPTS = Path(__file__).resolve().parent / "scripts_cluster"
 
 # configs/tiny.yaml made cheaper still for tests: short segments, small batches, no workers,
-# every scalar logged every step, nothing periodic unless a test asks for it.
+# every scalar logged every step, nothing periodic unless a test asks for it, a short roll call.
 FAST = [
     "data.batch_size=2",
     "data.segment_samples=4096",
@@ -27,6 +29,7 @@ FAST = [
     "log.val_every_steps=0",
     "checkpoint.every_steps=0",
     "faults.watchdog_minutes=0",
+    "faults.roll_call_seconds=2",  # a survivor of a killed rank exits 2 s after noticing
 ]
 
 
@@ -60,10 +63,41 @@ def command(args: list[str], launcher: str | None = None, nproc: int = 2, script
     raise ValueError(launcher)
 
 
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process under it, whatever session or group they moved to (torchrun's
+    workers leave their launcher's group)."""
+    rows = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout.split("\n")
+    children: dict[int, list[int]] = {}
+    for row in filter(None, (line.split() for line in rows)):
+        children.setdefault(int(row[1]), []).append(int(row[0]))
+    found, todo = [], [pid]
+    while todo:
+        found.append(todo.pop())
+        todo.extend(children.get(found[-1], []))
+    return found
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and everything under it at once."""
+    for process in descendants(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process, signal.SIGKILL)
+
+
 def run_distgan(args: list[str], launcher: str | None = None, nproc: int = 2, timeout: float = 300,
                 check: bool = True, script: str | None = None, **env: str) -> subprocess.CompletedProcess:
-    done = subprocess.run(command(args, launcher, nproc, script), cwd=REPO_ROOT, env=subprocess_env(**env),
-                          capture_output=True, text=True, timeout=timeout)
+    """Run distgan to the end; a run that outlives ``timeout`` (or the test's own timeout) is
+    killed with every process it started, so no training is left running behind a failed test."""
+    argv = command(args, launcher, nproc, script)
+    process = subprocess.Popen(argv, cwd=REPO_ROOT, env=subprocess_env(**env), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except BaseException:
+        kill_tree(process.pid)
+        process.communicate()
+        raise
+    done = subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
     if check and done.returncode != 0:
         raise AssertionError(f"distgan {' '.join(args)} exited {done.returncode}\n"
                              f"--- stdout ---\n{done.stdout[-4000:]}\n--- stderr ---\n{done.stderr[-8000:]}")

@@ -1,0 +1,54 @@
+"""The command line as a newcomer meets it: every option explained, help at once, any order."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import subprocess
+import sys
+import time
+
+import pytest
+
+from distgan.cli import COMMANDS
+from tests.train.helpers import REPO_ROOT, subprocess_env
+
+
+def parser_for(words: tuple[str, ...]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="distgan " + " ".join(words))
+    importlib.import_module(COMMANDS[words][0]).add_arguments(parser)
+    return parser
+
+
+@pytest.mark.parametrize("words", list(COMMANDS), ids=" ".join)
+def test_every_option_has_help(words: tuple[str, ...]) -> None:
+    undocumented = [action.dest for action in parser_for(words)._actions
+                    if not isinstance(action, argparse._HelpAction) and not (action.help or "").strip()]
+    assert undocumented == [], f"distgan {' '.join(words)}: no help for {undocumented}"
+
+
+@pytest.mark.parametrize("words", list(COMMANDS), ids=" ".join)
+def test_help_answers_within_a_second(words: tuple[str, ...]) -> None:
+    # Not a benchmark: a command that imports torch before parsing takes 2-12 s here.
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "distgan", *words, "--help"], cwd=REPO_ROOT,
+                          env=subprocess_env(), capture_output=True, text=True, timeout=60)
+    elapsed = time.perf_counter() - start
+    assert done.returncode == 0 and "usage: distgan" in done.stdout, done.stderr
+    assert elapsed < 1.0, f"distgan {' '.join(words)} --help took {elapsed:.2f} s"
+    assert "torch" not in done.stderr
+
+
+def test_overrides_and_options_in_any_order() -> None:
+    from distgan.cli import _parse
+
+    args = _parse(("train",), ["--config", "C.yaml", "train.max_steps=2", "--run-dir", "R", "data.batch_size=3"])
+    assert (str(args.config), str(args.run_dir), args.overrides) == ("C.yaml", "R", ["train.max_steps=2",
+                                                                                     "data.batch_size=3"])
+
+
+def test_export_suffix_matches_the_export_format() -> None:
+    from distgan.checkpoint.weights import EXPORT_SUFFIX
+    from distgan.commands import export
+
+    assert export.EXPORT_SUFFIX == EXPORT_SUFFIX
