@@ -27,16 +27,15 @@ import torch
 
 from distgan.checkpoint.files import digest, load_file, save_file
 from distgan.config import Config
-from distgan.models.discriminators import Discriminators
-from distgan.models.generator import HiFiGANGenerator
+from distgan.models.build import build_discriminators, build_generator
 
 
 def _engine_states(cfg: Config) -> dict[str, dict]:
     """Model and AdamW state of G and D after one update, as a DDP engine saves them."""
     torch.manual_seed(0)
     states = {}
-    for name, model in (("generator", HiFiGANGenerator(cfg.model.generator, cfg.audio.n_mels)),
-                        ("discriminator", Discriminators(cfg.model.discriminator))):
+    for name, model in (("generator", build_generator(cfg.model.generator, cfg.audio.n_mels)),
+                        ("discriminator", build_discriminators(cfg.model.discriminator, cfg.audio.sample_rate))):
         optimizer = torch.optim.AdamW(model.parameters())
         for p in model.parameters():
             p.grad = torch.randn_like(p)

@@ -15,6 +15,7 @@ from distgan.config.loading import (
     to_dict,
 )
 from distgan.config.schema import (
+    DISCRIMINATOR_KINDS,
     QUALITY_METRICS,
     AudioConfig,
     CheckpointConfig,
@@ -28,6 +29,7 @@ from distgan.config.schema import (
     LogConfig,
     LossConfig,
     ModelConfig,
+    MultiScaleMelConfig,
     OptimConfig,
     OptimizerConfig,
     SyntheticConfig,
@@ -35,8 +37,8 @@ from distgan.config.schema import (
 )
 
 __all__ = [
-    "QUALITY_METRICS", "AudioConfig", "CheckpointConfig", "Config", "ConfigError", "DataConfig",
-    "DiscriminatorConfig", "DistConfig", "FaultConfig", "GeneratorConfig", "LogConfig", "LossConfig",
-    "ModelConfig", "OptimConfig", "OptimizerConfig", "SyntheticConfig", "TrainConfig", "config_from_yaml_text",
-    "dump_config", "from_dict", "iter_fields", "load_config", "to_dict", "validate",
+    "DISCRIMINATOR_KINDS", "QUALITY_METRICS", "AudioConfig", "CheckpointConfig", "Config", "ConfigError",
+    "DataConfig", "DiscriminatorConfig", "DistConfig", "FaultConfig", "GeneratorConfig", "LogConfig",
+    "LossConfig", "ModelConfig", "MultiScaleMelConfig", "OptimConfig", "OptimizerConfig", "SyntheticConfig",
+    "TrainConfig", "config_from_yaml_text", "dump_config", "from_dict", "iter_fields", "load_config", "to_dict", "validate",
 ]

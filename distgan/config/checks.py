@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import math
 
-from distgan.config.schema import QUALITY_METRICS, Config, ConfigError, OptimizerConfig
+from distgan.config.schema import (
+    QUALITY_METRICS,
+    Config,
+    ConfigError,
+    DiscriminatorConfig,
+    GeneratorConfig,
+    OptimizerConfig,
+)
+
+# GeneratorConfig fields that only BigVGAN's generator reads.
+BIGVGAN_ONLY = ("activation", "snake_logscale", "use_tanh_at_final", "use_bias_at_final")
+# Lowest CQT bin of nnAudio's CQT2010v2 (its default fmin, which BigVGAN keeps), Hz.
+CQT_FMIN = 32.70
 
 
 def _need(ok: bool, message: str) -> None:
@@ -35,23 +47,80 @@ def _check_audio(cfg: Config) -> None:
 
 
 def _check_model(cfg: Config) -> None:
-    a, g, d = cfg.audio, cfg.model.generator, cfg.model.discriminator
+    _check_generator(cfg)
+    _check_discriminators(cfg)
+    _check_losses(cfg)
+
+
+def _check_generator(cfg: Config) -> None:
+    a, g = cfg.audio, cfg.model.generator
     _need(math.prod(g.upsample_rates) == a.hop_length,
           f"model.generator.upsample_rates multiply to {math.prod(g.upsample_rates)}, "
           f"but audio.hop_length is {a.hop_length}; they must be equal")
     _need(len(g.upsample_kernel_sizes) == len(g.upsample_rates),
           "model.generator.upsample_kernel_sizes needs one entry per upsample rate")
+    pairs = zip(g.upsample_kernel_sizes, g.upsample_rates, strict=False)
+    _need(all((kernel - rate) % 2 == 0 for kernel, rate in pairs),
+          "model.generator.upsample_kernel_sizes: each kernel must differ from its rate by an even number")
     _need(len(g.resblock_dilation_sizes) == len(g.resblock_kernel_sizes),
           "model.generator.resblock_dilation_sizes needs one list per resblock kernel size")
     _need(g.upsample_initial_channel % 2 ** len(g.upsample_rates) == 0,
           "model.generator.upsample_initial_channel must be divisible by 2**len(upsample_rates)")
+    if g.family == "hifigan":
+        # BigVGAN's own fields do nothing in a HiFi-GAN generator: a changed one is a forgotten family.
+        changed = [name for name in BIGVGAN_ONLY if getattr(g, name) != getattr(GeneratorConfig(), name)]
+        _need(not changed, f"model.generator.{', '.join(changed)} only applies to model.generator.family: bigvgan "
+              "(this generator is hifigan)")
+
+
+def _check_discriminators(cfg: Config) -> None:
+    d = cfg.model.discriminator
+    _need(len(set(d.kinds)) == len(d.kinds), f"model.discriminator.kinds lists a set twice: {d.kinds}")
     _need(len(d.mpd_channels) >= 2, "model.discriminator.mpd_channels needs at least two entries")
     _need(len(d.msd_channels) == 7, "model.discriminator.msd_channels needs exactly seven entries")
     _need(all(c % 16 == 0 for c in d.msd_channels[1:6]),
           "model.discriminator.msd_channels[1:6] must be multiples of 16 (grouped convolutions)")
-    _need(d.msd_scales >= 0 and (d.msd_scales > 0 or d.periods), "the discriminator set is empty")
+    _need(d.msd_scales >= 0, "model.discriminator.msd_scales must be >= 0")
+    _need(all(len(r) == 3 and r[0] >= 2 and 1 <= r[1] and 1 <= r[2] <= r[0] for r in d.mrd_resolutions),
+          "model.discriminator.mrd_resolutions: each entry is [n_fft, hop_length, win_length], win_length <= n_fft")
+    _need(d.mrd_channels >= 1, "model.discriminator.mrd_channels must be at least 1")
+    if "cqtd" in d.kinds:
+        _check_cqtd(d, cfg.audio.sample_rate)
+    sizes = {"mpd": len(d.periods), "msd": d.msd_scales, "mrd": len(d.mrd_resolutions),
+             "cqtd": len(d.cqtd_hop_lengths)}
+    _need(sum(sizes[kind] for kind in d.kinds) > 0,
+          f"the discriminator set is empty (model.discriminator.kinds={d.kinds})")
+
+
+def _check_cqtd(d: DiscriminatorConfig, sample_rate: int) -> None:
+    scales = (d.cqtd_hop_lengths, d.cqtd_n_octaves, d.cqtd_bins_per_octaves)
+    _need(len(set(map(len, scales))) == 1,
+          "model.discriminator.cqtd_hop_lengths, cqtd_n_octaves and cqtd_bins_per_octaves need one entry per scale")
+    _need(all(v >= 1 for values in scales for v in values) and d.cqtd_filters >= 1 and d.cqtd_max_filters >= 1
+          and d.cqtd_filters_scale >= 1 and all(v >= 1 for v in d.cqtd_dilations),
+          "model.discriminator.cqtd_*: sizes, octaves, filters and dilations must be at least 1")
+    for octaves, bins in zip(d.cqtd_n_octaves, d.cqtd_bins_per_octaves, strict=True):
+        # The CQT runs at twice the sample rate; nnAudio refuses a top bin above its Nyquist frequency.
+        top = CQT_FMIN * 2 ** (octaves - 1 / bins)
+        _need(top <= sample_rate, f"model.discriminator.cqtd_n_octaves: {octaves} octaves of {bins} bins from "
+              f"{CQT_FMIN} Hz reach {top:.0f} Hz, above audio.sample_rate={sample_rate} (the CQT's Nyquist "
+              "frequency at twice the rate); use fewer octaves or a higher sample rate")
+
+
+def _check_losses(cfg: Config) -> None:
+    loss, ms = cfg.loss, cfg.loss.multiscale_mel
     for name in ("adv_weight", "fm_weight", "mel_weight"):
-        _need(getattr(cfg.loss, name) >= 0, f"loss.{name} must be >= 0, got {getattr(cfg.loss, name)}")
+        _need(getattr(loss, name) >= 0, f"loss.{name} must be >= 0, got {getattr(loss, name)}")
+    if loss.mel != "multiscale":
+        return
+    _need(len(ms.n_mels) == len(ms.window_lengths) >= 1,
+          "loss.multiscale_mel.n_mels and window_lengths need one entry per scale")
+    _need(all(n >= 1 for n in ms.n_mels) and all(w >= 4 for w in ms.window_lengths),
+          "loss.multiscale_mel: n_mels must be >= 1 and window_lengths >= 4 (the hop is a quarter window)")
+    _need(ms.clamp_eps > 0 and ms.power > 0, "loss.multiscale_mel.clamp_eps and power must be positive")
+    _need(cfg.data.segment_samples > max(ms.window_lengths) // 2,
+          f"data.segment_samples={cfg.data.segment_samples} must exceed half the longest "
+          f"loss.multiscale_mel.window_lengths ({max(ms.window_lengths)}; reflect padding)")
 
 
 def _check_data(cfg: Config) -> None:

@@ -35,8 +35,12 @@ class AudioConfig:
 
 @dataclass
 class GeneratorConfig:
-    """HiFi-GAN generator; the defaults are V1. ``prod(upsample_rates)`` must equal the hop length."""
+    """HiFi-GAN or BigVGAN generator; the defaults are HiFi-GAN V1. ``prod(upsample_rates)`` must equal
+    the hop length. Both families share the layout fields (BigVGAN's AMP blocks take the residual
+    blocks' place); ``activation`` to ``use_bias_at_final`` are BigVGAN's alone (``checks.py`` refuses
+    them changed under ``family: hifigan``, where they would silently do nothing)."""
 
+    family: Literal["hifigan", "bigvgan"] = "hifigan"
     upsample_rates: list[int] = field(default_factory=lambda: [8, 8, 2, 2])
     upsample_kernel_sizes: list[int] = field(default_factory=lambda: [16, 16, 4, 4])
     upsample_initial_channel: int = 512
@@ -45,19 +49,55 @@ class GeneratorConfig:
     resblock_dilation_sizes: list[list[int]] = field(
         default_factory=lambda: [[1, 3, 5], [1, 3, 5], [1, 3, 5]]
     )
+    # BigVGAN: the periodic activation of the AMP blocks, its parameters stored as logarithms or not.
+    activation: Literal["snake", "snakebeta"] = "snakebeta"
+    snake_logscale: bool = True
+    # BigVGAN v1 ends with tanh and a bias on the output conv; v2 clamps to [-1, 1] without a bias.
+    use_tanh_at_final: bool = True
+    use_bias_at_final: bool = True
+    # Recompute each residual (AMP) block's activations in the backward instead of keeping them
+    # (torch.utils.checkpoint): less activation memory for longer segments or bigger batches, for
+    # one more forward of those blocks.
+    activation_checkpointing: bool = False
+
+
+DISCRIMINATOR_KINDS = ("mpd", "msd", "mrd", "cqtd")
 
 
 @dataclass
 class DiscriminatorConfig:
-    """Multi-period (MPD) and multi-scale (MSD) discriminators, with HiFi-GAN's channel widths."""
+    """The discriminator sets D holds (``kinds``, in this order) and each set's parameters.
 
+    HiFi-GAN is MPD + MSD (the default), BigVGAN v1 MPD + MRD, BigVGAN v2 MPD + CQT-D; any
+    combination trains as one model with one optimizer (as BigVGAN's single ``optim_d`` over both
+    of its sets). A set's fields are read only when it is listed. Defaults are HiFi-GAN's MPD/MSD
+    and BigVGAN's MRD/CQT-D.
+    """
+
+    kinds: list[Literal["mpd", "msd", "mrd", "cqtd"]] = field(default_factory=lambda: ["mpd", "msd"])
     periods: list[int] = field(default_factory=lambda: [2, 3, 5, 7, 11])
     # Output channels of MPD's (kernel 5, stride 3) convolutions; the last one has stride 1.
     mpd_channels: list[int] = field(default_factory=lambda: [32, 128, 512, 1024, 1024])
+    mpd_use_spectral_norm: bool = False
     # Number of MSD scales (1 = raw audio only; each further one average-pools by 2).
     msd_scales: int = 3
     # Output channels of MSD's seven convolutions (grouped 1, 4, 16, 16, 16, 16, 1).
     msd_channels: list[int] = field(default_factory=lambda: [128, 128, 256, 512, 1024, 1024, 1024])
+    # MRD (BigVGAN v1, from UnivNet): one sub-discriminator per [n_fft, hop_length, win_length].
+    mrd_resolutions: list[list[int]] = field(
+        default_factory=lambda: [[1024, 120, 600], [2048, 240, 1200], [512, 50, 240]]
+    )
+    mrd_channels: int = 32
+    mrd_use_spectral_norm: bool = False
+    # CQT-D (BigVGAN v2): one sub-discriminator per entry of the three per-scale lists.
+    cqtd_hop_lengths: list[int] = field(default_factory=lambda: [512, 256, 256])
+    cqtd_n_octaves: list[int] = field(default_factory=lambda: [9, 9, 9])
+    cqtd_bins_per_octaves: list[int] = field(default_factory=lambda: [24, 36, 48])
+    cqtd_filters: int = 128
+    cqtd_max_filters: int = 1024
+    cqtd_filters_scale: int = 1
+    cqtd_dilations: list[int] = field(default_factory=lambda: [1, 2, 4])
+    cqtd_normalize_volume: bool = False
 
 
 @dataclass
@@ -67,13 +107,30 @@ class ModelConfig:
 
 
 @dataclass
+class MultiScaleMelConfig:
+    """BigVGAN v2's multi-scale mel loss (``distgan.multiscale_mel``): one entry per scale."""
+
+    n_mels: list[int] = field(default_factory=lambda: [5, 10, 20, 40, 80, 160, 320])
+    window_lengths: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 512, 1024, 2048])
+    clamp_eps: float = 1.0e-5
+    power: float = 1.0
+
+
+@dataclass
 class LossConfig:
-    """Loss weights, keyed by the names the trainer logs (``g/adv``, ``g/fm``, ``g/mel``)."""
+    """Loss weights, keyed by the names the trainer logs (``g/adv``, ``g/fm``, ``g/mel``).
+
+    ``mel`` picks what ``g/mel`` is: ``single``, the L1 between log-mels of the model's own mel
+    front end (HiFi-GAN, BigVGAN v1; weight 45), or ``multiscale``, the sum over seven STFT
+    resolutions (BigVGAN v2; weight 15). Both span ``[audio.fmin, audio.fmax_loss]``.
+    """
 
     adversarial: Literal["lsgan", "hinge", "bce"] = "lsgan"
     adv_weight: float = 1.0
     fm_weight: float = 2.0
     mel_weight: float = 45.0
+    mel: Literal["single", "multiscale"] = "single"
+    multiscale_mel: MultiScaleMelConfig = field(default_factory=MultiScaleMelConfig)
 
 
 @dataclass

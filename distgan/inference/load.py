@@ -14,18 +14,19 @@ from torch import nn
 
 from distgan.checkpoint.format import resolve_checkpoint
 from distgan.checkpoint.weights import EXPORT_SUFFIX, checkpoint_config, generator_state_dict, read_export
-from distgan.config import AudioConfig, Config
+from distgan.config import AudioConfig, Config, GeneratorConfig
 from distgan.mel import MelSpectrogram
-from distgan.models.generator import HiFiGANGenerator
+from distgan.models.build import Generator, build_generator
 
 
 class Vocoder(nn.Module):
     """Mel ``[B, n_mels, frames]`` -> waveform ``[B, frames * hop]`` with the training-time mel."""
 
-    def __init__(self, generator: HiFiGANGenerator, audio: AudioConfig) -> None:
+    def __init__(self, generator: Generator, audio: AudioConfig, generator_cfg: GeneratorConfig) -> None:
         super().__init__()
         self.generator = generator
         self.audio = audio
+        self.generator_cfg = generator_cfg  # its layout (batched synthesis needs the receptive field)
         self.mel = MelSpectrogram(audio)
 
     @torch.inference_mode()
@@ -41,12 +42,12 @@ class Vocoder(nn.Module):
         return self(self.encode(wave))
 
 
-def load_checkpoint_generator(path: str | Path) -> tuple[HiFiGANGenerator, Config, int]:
+def load_checkpoint_generator(path: str | Path) -> tuple[Generator, Config, int]:
     """Generator (weight norm still in place), its config, and the step it was saved at, from a
     run directory (its newest complete checkpoint) or a checkpoint folder."""
     checkpoint = resolve_checkpoint(path)
     cfg = checkpoint_config(checkpoint)
-    generator = HiFiGANGenerator(cfg.model.generator, n_mels=cfg.audio.n_mels)
+    generator = build_generator(cfg.model.generator, cfg.audio.n_mels)
     generator.load_state_dict(generator_state_dict(checkpoint))
     return generator, cfg, checkpoint.step
 
@@ -61,11 +62,11 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Voco
         raise FileNotFoundError(f"{path}: no such file or directory")
     if path.suffix == EXPORT_SUFFIX:
         state, audio, generator_cfg = read_export(path)
-        generator = HiFiGANGenerator(generator_cfg, n_mels=audio.n_mels)
+        generator = build_generator(generator_cfg, audio.n_mels)
         generator.remove_weight_norm()
         generator.load_state_dict(state)
     else:
         generator, cfg, _ = load_checkpoint_generator(path)
         generator.remove_weight_norm()
-        audio = cfg.audio
-    return Vocoder(generator, audio).to(device).eval()
+        audio, generator_cfg = cfg.audio, cfg.model.generator
+    return Vocoder(generator, audio, generator_cfg).to(device).eval()

@@ -81,7 +81,7 @@ def synthesize(vocoder: Vocoder, items: list[Item], batch_size: int, device: tor
     """One waveform ``[frames * hop]`` per item, in the order given, computed in length-sorted batches."""
     hop = vocoder.audio.hop_length
     # Mel frames either side of a frame that can change its output samples.
-    context = max(receptive_field(vocoder.generator.cfg)) + 1
+    context = max(receptive_field(vocoder.generator_cfg)) + 1
     order = sorted(range(len(items)), key=lambda index: items[index].frames)
     waves: list[np.ndarray] = [np.empty(0, np.float32)] * len(items)
     for start in range(0, len(order), batch_size):

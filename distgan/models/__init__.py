@@ -1,5 +1,7 @@
-"""Plain ``nn.Module``s of the HiFi-GAN family; nothing here knows about training or distribution."""
+"""Plain ``nn.Module``s of the HiFi-GAN and BigVGAN families; nothing here knows about training or
+distribution. ``build.py`` builds the ones a config describes."""
 
+from distgan.models.build import build_discriminators, build_generator
 from distgan.models.discriminators import (
     Discriminators,
     MultiPeriodDiscriminator,
@@ -17,6 +19,8 @@ __all__ = [
     "MultiScaleDiscriminator",
     "PeriodDiscriminator",
     "ScaleDiscriminator",
+    "build_discriminators",
+    "build_generator",
     "input_frame_span",
     "receptive_field",
 ]

@@ -1,4 +1,5 @@
-"""HiFi-GAN's discriminators: multi-period (MPD) and multi-scale (MSD), held together by ``Discriminators``.
+"""HiFi-GAN's discriminators, multi-period (MPD) and multi-scale (MSD), and ``Discriminators``, the
+configured set of sets (MPD, MSD, BigVGAN's MRD and CQT-D) that trains as one model.
 
 Each sub-discriminator maps a waveform ``[B, 1, T]`` to ``(logits [B, N], feature maps)``; the
 feature maps (every activation, then the logits before flattening) feed the feature-matching loss.
@@ -8,9 +9,10 @@ sub-discriminator, which is what ``distgan.losses`` takes.
 
 Unlike HiFi-GAN's code, which takes ``(real, fake)`` pairs, every module here sees one batch of
 waveforms at a time: the trainer calls it on real and fake audio separately or on their
-concatenation. Nothing mixes samples of a batch (no batch norm), so both give the same numbers.
-One caveat: spectral norm's power iteration advances by one step per forward pass in training
-mode, so two calls in training mode see very slightly different weights than one call does.
+concatenation. Nothing mixes samples of a batch (no batch norm), so both give the same numbers
+but for spectral norm, whose power iteration advances by one step per forward pass in training
+mode: two calls in training mode see very slightly different weights than one call does.
+distgan's step makes one concatenated call on purpose (``distgan.train.step``, ``_discriminate``).
 """
 
 from __future__ import annotations
@@ -21,8 +23,12 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
 from distgan.config import DiscriminatorConfig
+from distgan.models.bigvgan.cqt import MultiScaleSubbandCQTDiscriminator
+from distgan.models.bigvgan.mrd import MultiResolutionDiscriminator
+from distgan.models.layers import LRELU_SLOPE, Output, SetOutput, conv_stack, mono_batch
 
-LRELU_SLOPE = 0.1
+__all__ = ["LRELU_SLOPE", "Discriminators", "MultiPeriodDiscriminator", "MultiScaleDiscriminator", "Output",
+           "PeriodDiscriminator", "ScaleDiscriminator", "SetOutput", "conv_stack", "discriminator_set", "mono_batch"]
 
 # (kernel, stride, groups, padding) of MSD's seven convolutions (MelGAN's layout, as in HiFi-GAN).
 MSD_LAYERS: tuple[tuple[int, int, int, int], ...] = (
@@ -34,29 +40,6 @@ MSD_LAYERS: tuple[tuple[int, int, int, int], ...] = (
     (41, 1, 16, 20),
     (5, 1, 1, 2),
 )
-
-Output = tuple[torch.Tensor, list[torch.Tensor]]
-SetOutput = tuple[list[torch.Tensor], list[list[torch.Tensor]]]
-
-
-def mono_batch(wave: torch.Tensor) -> torch.Tensor:
-    """``[B, T]`` or ``[B, 1, T]`` -> ``[B, 1, T]``: every discriminator set accepts both."""
-    if wave.dim() == 2:
-        wave = wave.unsqueeze(1)
-    if wave.dim() != 3 or wave.shape[1] != 1:
-        raise ValueError(f"expected a waveform [B, T] or [B, 1, T], got {tuple(wave.shape)}")
-    return wave
-
-
-def conv_stack(convs: nn.ModuleList, conv_post: nn.Module, x: torch.Tensor) -> Output:
-    """Leaky-ReLU conv stack; every activation and the logits are feature maps."""
-    features = []
-    for conv in convs:
-        x = F.leaky_relu(conv(x), LRELU_SLOPE)
-        features.append(x)
-    x = conv_post(x)
-    features.append(x)
-    return torch.flatten(x, 1), features
 
 
 class PeriodDiscriminator(nn.Module):
@@ -156,20 +139,45 @@ class MultiScaleDiscriminator(nn.Module):
         return logits, features
 
 
-class Discriminators(nn.Module):
-    """MPD and MSD as one module: ``[B, 1, T] -> (logits, feature maps)`` of every sub-discriminator.
+def discriminator_set(kind: str, cfg: DiscriminatorConfig, sample_rate: int | None) -> nn.Module:
+    """One set of ``cfg.kinds`` built from its fields (``sample_rate``: the audio's, for CQT-D)."""
+    if kind == "mpd":
+        return MultiPeriodDiscriminator(cfg.periods, cfg.mpd_channels, cfg.mpd_use_spectral_norm)
+    if kind == "msd":
+        return MultiScaleDiscriminator(cfg.msd_scales, cfg.msd_channels)
+    if kind == "mrd":
+        return MultiResolutionDiscriminator(cfg.mrd_resolutions, cfg.mrd_channels, cfg.mrd_use_spectral_norm)
+    if kind == "cqtd":
+        if sample_rate is None:
+            raise ValueError("the CQT discriminator needs the audio's sample rate")
+        return MultiScaleSubbandCQTDiscriminator(
+            sample_rate, cfg.cqtd_hop_lengths, cfg.cqtd_n_octaves, cfg.cqtd_bins_per_octaves, cfg.cqtd_filters,
+            cfg.cqtd_max_filters, cfg.cqtd_filters_scale, cfg.cqtd_dilations, cfg.cqtd_normalize_volume)
+    raise ValueError(f"unknown discriminator set {kind!r}")
 
-    Order: the periods of MPD, then the scales of MSD. With HiFi-GAN's channels this is about
-    70.7M parameters (MPD 41.1M, MSD 29.6M).
+
+class Discriminators(nn.Module):
+    """The sets of ``cfg.kinds`` as one module: ``[B, 1, T] -> (logits, feature maps)`` of every
+    sub-discriminator, set by set in the order of ``kinds``.
+
+    Each set is the attribute named by its kind (``mpd``, ``msd``, ``mrd``, ``cqtd``), so HiFi-GAN
+    checkpoints (MPD + MSD, written before ``kinds`` existed) load unchanged. With HiFi-GAN's
+    channels MPD + MSD are about 70.7M parameters (MPD 41.1M, MSD 29.6M). ``sample_rate`` is needed
+    only for CQT-D.
     """
 
-    def __init__(self, cfg: DiscriminatorConfig) -> None:
+    def __init__(self, cfg: DiscriminatorConfig, sample_rate: int | None = None) -> None:
         super().__init__()
-        self.mpd = MultiPeriodDiscriminator(cfg.periods, cfg.mpd_channels)
-        self.msd = MultiScaleDiscriminator(cfg.msd_scales, cfg.msd_channels)
+        self.kinds = list(cfg.kinds)
+        for kind in self.kinds:
+            self.add_module(kind, discriminator_set(kind, cfg, sample_rate))
 
     def forward(self, wave: torch.Tensor) -> SetOutput:
         wave = mono_batch(wave)
-        mpd_logits, mpd_features = self.mpd(wave)
-        msd_logits, msd_features = self.msd(wave)
-        return mpd_logits + msd_logits, mpd_features + msd_features
+        logits: list[torch.Tensor] = []
+        features: list[list[torch.Tensor]] = []
+        for kind in self.kinds:
+            set_logits, set_features = getattr(self, kind)(wave)
+            logits += set_logits
+            features += set_features
+        return logits, features

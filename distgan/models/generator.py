@@ -16,6 +16,11 @@ which is what HiFi-GAN's code effectively starts from: its ``init_weights`` draw
 ``weight`` after ``weight_norm`` has replaced it by ``weight_g`` and ``weight_v``, and the next
 forward recomputes ``weight`` from those, so the draw is lost (conv_post of V1 starts with std 0.037,
 not 0.01). ``tests/models/test_hifigan_parity.py`` compares the two layer by layer.
+
+With ``activation_checkpointing`` each residual block runs under ``torch.utils.checkpoint``: its
+input is kept and its activations are recomputed in the backward (``fuse_blocks``, shared with
+BigVGAN). Blocks hold nearly all activation memory and are pure functions of their input (no
+dropout, no randomness), so the recomputation is exact and the only cost is one more forward of them.
 """
 
 from __future__ import annotations
@@ -28,11 +33,15 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
+from torch.utils.checkpoint import checkpoint
 
 from distgan.config import GeneratorConfig
 
 # Slope of the leaky ReLUs inside the generator (HiFi-GAN's LRELU_SLOPE).
 LRELU_SLOPE = 0.1
+# Samples either side that one BigVGAN anti-aliased activation reads (``bigvgan/filters.py``: 12-tap
+# up- and down-sampling filters give exactly +-5; tests/models/test_bigvgan.py measures it).
+ANTI_ALIAS_REACH = 5
 
 GENERATOR_PRESETS: dict[str, GeneratorConfig] = {
     # The paper's best quality: 13.92M parameters.
@@ -102,6 +111,23 @@ class ResBlock2(nn.Module):
 RESBLOCKS: dict[str, type[ResBlock1] | type[ResBlock2]] = {"1": ResBlock1, "2": ResBlock2}
 
 
+def fuse_blocks(blocks: nn.ModuleList, x: torch.Tensor, checkpointed: bool = False) -> torch.Tensor:
+    """MRF: the mean of ``blocks`` applied to ``x``, accumulated rather than stacked to save memory.
+
+    ``checkpointed`` (when gradients are on) keeps only ``x`` and recomputes each block's
+    activations in the backward; the result and the gradients are the same.
+    """
+    def run(block: nn.Module) -> torch.Tensor:
+        if checkpointed and torch.is_grad_enabled():
+            return checkpoint(block, x, use_reentrant=False)
+        return block(x)
+
+    fused = run(blocks[0])
+    for block in blocks[1:]:
+        fused = fused + run(block)
+    return fused / len(blocks)
+
+
 class HiFiGANGenerator(nn.Module):
     """Log-mel ``[B, n_mels, frames]`` -> waveform ``[B, 1, frames * hop]`` in [-1, 1].
 
@@ -125,6 +151,7 @@ class HiFiGANGenerator(nn.Module):
         if cfg.resblock not in RESBLOCKS:
             raise ValueError(f"resblock must be one of {sorted(RESBLOCKS)}, got {cfg.resblock!r}")
         self.cfg = cfg
+        self.activation_checkpointing = cfg.activation_checkpointing
         self.hop_length = math.prod(cfg.upsample_rates)
         self.num_kernels = len(cfg.resblock_kernel_sizes)
         width = cfg.upsample_initial_channel
@@ -148,11 +175,7 @@ class HiFiGANGenerator(nn.Module):
         for i, up in enumerate(self.ups):
             x = up(F.leaky_relu(x, LRELU_SLOPE))
             blocks = self.resblocks[i * self.num_kernels:(i + 1) * self.num_kernels]
-            # MRF: the mean of the blocks, accumulated rather than stacked to save activation memory.
-            fused = blocks[0](x)
-            for block in blocks[1:]:
-                fused = fused + block(x)
-            x = fused / self.num_kernels
+            x = fuse_blocks(blocks, x, self.activation_checkpointing)
         # HiFi-GAN's last activation uses PyTorch's default slope (0.01), not LRELU_SLOPE.
         x = self.conv_post(F.leaky_relu(x))
         return torch.tanh(x)
@@ -172,15 +195,17 @@ def fold_weight_norm(model: nn.Module) -> None:
 def input_frame_span(cfg: GeneratorConfig, sample: int) -> tuple[int, int]:
     """First and last input frame that output sample ``sample`` depends on (inclusive).
 
-    Exact for a sample far enough from both ends that the zero padding does not cut the window
-    (near an end the answer may reach below 0 or past the last frame). Walks the network backwards,
-    mapping the interval of positions each layer reads from: ``[a, b] -> [a - p, b + p]`` for a
-    "same" convolution with reach ``p``, and, for a transposed convolution with kernel ``k``,
-    stride ``u`` and padding ``q``, ``[ceil((a + q - k + 1) / u), floor((b + q) / u)]``.
+    Exact for a sample far enough from both ends that the padding does not cut the window (near an
+    end the answer may reach below 0 or past the last frame). Walks the network backwards, mapping
+    the interval of positions each layer reads from: ``[a, b] -> [a - p, b + p]`` for a "same"
+    convolution or anti-aliased activation (BigVGAN) with reach ``p``, and, for a transposed
+    convolution with kernel ``k``, stride ``u`` and padding ``q``,
+    ``[ceil((a + q - k + 1) / u), floor((b + q) / u)]``. Either family (``cfg.family``).
     """
-    lo, hi = sample - 3, sample + 3  # conv_post
+    act = ANTI_ALIAS_REACH if cfg.family == "bigvgan" else 0
+    lo, hi = sample - 3 - act, sample + 3 + act  # conv_post (after BigVGAN's activation_post)
     for i in reversed(range(len(cfg.upsample_rates))):
-        reach = max(_resblock_reach(cfg.resblock, k, dilations)
+        reach = max(_resblock_reach(cfg.resblock, k, dilations, act)
                     for k, dilations in zip(cfg.resblock_kernel_sizes, cfg.resblock_dilation_sizes,
                                             strict=True))
         lo, hi = lo - reach, hi + reach
@@ -190,11 +215,12 @@ def input_frame_span(cfg: GeneratorConfig, sample: int) -> tuple[int, int]:
     return lo - 3, hi + 3  # conv_pre
 
 
-def _resblock_reach(resblock: str, kernel_size: int, dilations: list[int]) -> int:
-    """How many positions either side of its output a residual block reads."""
-    per_dilation = [same_padding(kernel_size, d) for d in dilations]
+def _resblock_reach(resblock: str, kernel_size: int, dilations: list[int], act: int = 0) -> int:
+    """How many positions either side of its output a residual block reads; ``act``: the reach of
+    the activation before each convolution (0 for a leaky ReLU)."""
+    per_dilation = [act + same_padding(kernel_size, d) for d in dilations]
     if resblock == "1":
-        per_dilation = [p + same_padding(kernel_size) for p in per_dilation]
+        per_dilation = [p + act + same_padding(kernel_size) for p in per_dilation]
     return sum(per_dilation)
 
 

@@ -34,8 +34,7 @@ from distgan.checkpoint.format import (
 from distgan.config import Config, dump_config
 from distgan.data.stream import COUNTER_NAMES
 from distgan.mel import MelSpectrogram
-from distgan.models.discriminators import Discriminators
-from distgan.models.generator import HiFiGANGenerator
+from distgan.models.build import build_discriminators, build_generator
 from distgan.train import corpus
 from distgan.train.checkpoint import CheckpointWriter, reject, rng_state, set_rng_state, weight_fingerprint
 from distgan.train.engine import build_engines
@@ -122,8 +121,8 @@ class Trainer:
         self.phase_timer = phase_timer
         # Same seed on every rank: both models start identical everywhere.
         seed_everything(cfg.train.seed)
-        generator = HiFiGANGenerator(cfg.model.generator, n_mels=cfg.audio.n_mels)
-        discriminator = Discriminators(cfg.model.discriminator)
+        generator = build_generator(cfg.model.generator, cfg.audio.n_mels)
+        discriminator = build_discriminators(cfg.model.discriminator, cfg.audio.sample_rate)
         self.g, self.d, self.info = build_engines(cfg, generator, discriminator)
         info = self.info
         mode = (f"DeepSpeed ZeRO-{info.deepspeed_stage}" if info.deepspeed_stage is not None

@@ -32,7 +32,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 from torchaudio.transforms import Resample
 
-from distgan.models.discriminators import Output, SetOutput, mono_batch
+from distgan.models.layers import Output, SetOutput, mono_batch
 
 LRELU_SLOPE = 0.1
 KERNEL = (3, 9)  # (time, frequency)
@@ -100,7 +100,9 @@ class MultiScaleSubbandCQTDiscriminator(nn.Module):
 
     Defaults are BigVGAN v2's: hops 512, 256, 256; 9 octaves each; 24, 36, 48 bins per octave;
     128 filters. ``sample_rate`` is the audio's (the CQT runs at twice it). nnAudio's lowest bin is
-    32.7 Hz, so 9 octaves need ``sample_rate`` above about 16.3 kHz (nnAudio refuses otherwise).
+    32.7 Hz, so 9 octaves need ``sample_rate`` above about 16.5 kHz with 48 bins per octave (the top
+    bin, ``32.7 * 2 ** (octaves - 1 / bins)`` Hz, must not pass the doubled rate's Nyquist frequency;
+    nnAudio refuses otherwise, and ``distgan.config.checks`` before any process group starts).
     """
 
     def __init__(self, sample_rate: int, hop_lengths: list[int] | None = None,

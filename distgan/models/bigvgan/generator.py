@@ -25,7 +25,7 @@ from torch.nn.utils.parametrizations import weight_norm
 from distgan.models.bigvgan.activations import ACTIVATIONS
 from distgan.models.bigvgan.amp import AMP_BLOCKS
 from distgan.models.bigvgan.filters import AntiAliasedActivation
-from distgan.models.generator import fold_weight_norm
+from distgan.models.generator import fold_weight_norm, fuse_blocks
 
 
 class BigVGANGenerator(nn.Module):
@@ -35,6 +35,9 @@ class BigVGANGenerator(nn.Module):
     frame with ``upsample_initial_channel / 2**(i + 1)`` channels. ``resblock`` "1" or "2" picks the
     AMP block; ``activation`` "snake" or "snakebeta"; ``snake_logscale`` stores the activations'
     parameters as logarithms. ``use_tanh_at_final=False`` clamps the output instead (v2).
+    ``activation_checkpointing`` recomputes each AMP block's activations in the backward instead of
+    keeping them (``distgan.models.generator.fuse_blocks``): the anti-aliased activations hold
+    2x-upsampled copies of every feature map, most of the generator's training memory.
     """
 
     REFERENCE_RENAMES: ClassVar[tuple[tuple[str, str | None], ...]] = (
@@ -56,6 +59,7 @@ class BigVGANGenerator(nn.Module):
         snake_logscale: bool = True,
         use_tanh_at_final: bool = True,
         use_bias_at_final: bool = True,
+        activation_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         _check(upsample_rates, upsample_kernel_sizes, resblock, resblock_kernel_sizes, resblock_dilation_sizes,
@@ -63,6 +67,7 @@ class BigVGANGenerator(nn.Module):
         self.hop_length = math.prod(upsample_rates)
         self.num_kernels = len(resblock_kernel_sizes)
         self.use_tanh_at_final = use_tanh_at_final
+        self.activation_checkpointing = activation_checkpointing
         width = upsample_initial_channel
         self.conv_pre = weight_norm(nn.Conv1d(n_mels, width, 7, padding=3))
         self.ups = nn.ModuleList()
@@ -83,11 +88,7 @@ class BigVGANGenerator(nn.Module):
         for i, up in enumerate(self.ups):
             x = up(x)
             blocks = self.resblocks[i * self.num_kernels:(i + 1) * self.num_kernels]
-            # The mean of the blocks, accumulated rather than stacked to save activation memory.
-            fused = blocks[0](x)
-            for block in blocks[1:]:
-                fused = fused + block(x)
-            x = fused / self.num_kernels
+            x = fuse_blocks(blocks, x, self.activation_checkpointing)
         x = self.conv_post(self.activation_post(x))
         return torch.tanh(x) if self.use_tanh_at_final else torch.clamp(x, -1.0, 1.0)
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
-from distgan.models.discriminators import Output, SetOutput, conv_stack, mono_batch
+from distgan.models.layers import Output, SetOutput, conv_stack, mono_batch
 
 # UnivNet's (n_fft, hop, win) triples, as in every BigVGAN v1 recipe.
 UNIVNET_RESOLUTIONS: tuple[tuple[int, int, int], ...] = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))
