@@ -29,8 +29,8 @@ import torch
 from distgan import losses
 from distgan.config import Config
 from distgan.mel import MelSpectrogram
-from distgan.models.discriminators import Discriminators
-from distgan.models.generator import HiFiGANGenerator
+from distgan.mel_loss import build_mel_loss
+from distgan.models.build import build_discriminators, build_generator
 
 PHASES = ("data", "g_forward", "d_update", "g_update")
 
@@ -74,11 +74,11 @@ def bench_plain(cfg: Config, steps: int, warmup: int, batches: list[torch.Tensor
                 ) -> dict[str, float]:
     """The same step written as a bare PyTorch loop."""
     torch.manual_seed(cfg.train.seed)
-    generator = HiFiGANGenerator(cfg.model.generator, n_mels=cfg.audio.n_mels).to(device)
-    discriminator = Discriminators(cfg.model.discriminator).to(device)
+    generator = build_generator(cfg.model.generator, cfg.audio.n_mels).to(device)
+    discriminator = build_discriminators(cfg.model.discriminator, cfg.audio.sample_rate).to(device)
     og, od = (torch.optim.AdamW(m.parameters(), lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
               for m, o in ((generator, cfg.optim.generator), (discriminator, cfg.optim.discriminator)))
-    mel_input, mel_loss = MelSpectrogram(cfg.audio).to(device), MelSpectrogram.for_loss(cfg.audio).to(device)
+    mel_input, mel_loss = MelSpectrogram(cfg.audio).to(device), build_mel_loss(cfg).to(device)
     dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.train.precision]
     kind, w = cfg.loss.adversarial, cfg.loss
 
@@ -102,7 +102,7 @@ def bench_plain(cfg: Config, steps: int, warmup: int, batches: list[torch.Tensor
         discriminator.requires_grad_(False)
         with autocast():
             logits, feats = discriminator(torch.cat([real, fake]))
-        g_loss = (w.mel_weight * losses.mel_l1_loss(mel_loss(wave), mel_loss(fake.squeeze(1)))
+        g_loss = (w.mel_weight * mel_loss(fake, wave)
                   + w.adv_weight * losses.generator_adversarial_loss([x[n:] for x in logits], kind)
                   + w.fm_weight * losses.feature_matching_loss([[f[:n] for f in fs] for fs in feats],
                                                                [[f[n:] for f in fs] for fs in feats]))

@@ -5,9 +5,10 @@ logging, checkpoints are ``trainer.py``'s). Per step, on ``train.grad_accum`` mi
 
 1. unless G is still in its mel-only warm-up (``train.mel_only_steps``), D learns real vs.
    generated audio, the generated audio detached;
-2. every ``train.d_steps_per_g``-th step (and every warm-up step), G learns from the mel L1
-   loss, plus, after the warm-up, the adversarial and feature-matching losses through D, which is
-   frozen and called unwrapped (``ModelEngine.frozen``).
+2. every ``train.d_steps_per_g``-th step (and every warm-up step), G learns from the mel loss
+   (``loss.mel``: single- or multi-scale, ``distgan.mel_loss``), plus, after the warm-up, the
+   adversarial and feature-matching losses through D, which is frozen and called unwrapped
+   (``ModelEngine.frozen``).
 
 With one micro-batch, G's forward is shared by both halves (as HiFi-GAN does); with more, the G
 half recomputes it rather than holding every graph. Logged losses are means over micro-batches.
@@ -26,6 +27,7 @@ import torch
 from distgan import distributed, losses
 from distgan.config import Config
 from distgan.distributed import ProcessInfo
+from distgan.mel_loss import build_mel_loss
 from distgan.train.engine import ModelEngine
 
 Values = dict[str, torch.Tensor | float]
@@ -41,6 +43,8 @@ class GANStep:
                  count: Callable[[dict[str, float]], None]) -> None:
         self.cfg, self.g, self.d, self.info = cfg, g, d, info
         self.mel_input, self.mel_loss = mel_input, mel_loss
+        # g/mel: (fake, real) waveforms -> scalar; the single-scale loss reuses ``mel_loss``.
+        self.mel_criterion = build_mel_loss(cfg, mel_loss).to(info.device)
         self.phase, self.count = phase, count
         self.bad_terms = ""  # which loss terms were last not finite, and where
         self._skipped = False  # an update of the current step was skipped
@@ -71,7 +75,18 @@ class GANStep:
 
     @staticmethod
     def _discriminate(forward: Callable, real: torch.Tensor, fake: torch.Tensor):
-        """D on real and fake in one batch; returns (real_logits, fake_logits, real_feats, fake_feats)."""
+        """D on real and fake in one batch; returns (real_logits, fake_logits, real_feats, fake_feats).
+
+        One call, deliberately, also for spectral norm (MSD's first scale, and MPD/MRD with
+        ``*_use_spectral_norm``): its power iteration advances once per training-mode forward, so
+        HiFi-GAN's reference, which calls D on real and then on generated audio, judges the two with
+        weights normalised by slightly different estimates of the top singular value (train-mode
+        logits differ by ~5.6e-3 at that scale), and advances the estimate twice per half-step. The
+        GAN losses compare D(real) with D(fake) as one function, which is what a single call
+        evaluates; one power iteration per D update is what spectral norm prescribes (Miyato et al.
+        2018), as the weights move little between updates; and the result does not depend on how a
+        batch is split. So the estimate advances once in the D update and once in the G update.
+        """
         logits, feats = forward(torch.cat([real.unsqueeze(1), fake]))
         n = real.shape[0]
         return ([x[:n] for x in logits], [x[n:] for x in logits],
@@ -125,13 +140,13 @@ class GANStep:
 
     def g_update(self, waves: list[torch.Tensor], mels: list[torch.Tensor],
                  fakes: list[torch.Tensor] | None, adversarial: bool) -> Values | None:
-        """One generator update (mel L1, plus adversarial and feature matching after the warm-up);
+        """One generator update (mel loss, plus adversarial and feature matching after the warm-up);
         ``fakes``: G's outputs when its forward is shared with the D half. None if skipped."""
         weights = self.cfg.loss
         sums: dict[str, torch.Tensor] = {}
         for i, (wave, mel) in enumerate(zip(waves, mels, strict=True)):
             fake = fakes[i] if fakes is not None else self.g(mel)
-            terms = {"g/mel": losses.mel_l1_loss(self.mel_loss(wave), self.mel_loss(fake.squeeze(1)))}
+            terms = {"g/mel": self.mel_criterion(fake, wave)}
             if adversarial:
                 with self.d.frozen() as frozen_d:
                     _, fake_logits, real_feats, fake_feats = self._discriminate(frozen_d, wave, fake)
