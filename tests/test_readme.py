@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 
 from distgan.config import iter_fields
 from tests.conftest import REPO_ROOT
@@ -24,8 +25,16 @@ def test_every_config_field_is_in_the_reference() -> None:
     assert expanded - fields == set(), "documented fields that do not exist"
 
 
-def test_ci_runs_the_readme_test_command() -> None:
-    command = 'pip install -e ".[test]" && ruff check . && python -m pytest -q'
-    assert command in README
+def test_ci_runs_the_readme_install_and_test_commands() -> None:
+    install = 'python -m pip install -c .ci/constraints.txt -e ".[test]"'
+    tests = "ruff check . && python -m pytest -q"
+    lines = [line.split("  #")[0].strip() for line in README.splitlines()]
+    assert install in lines and tests in lines
     ci = (REPO_ROOT / ".ci" / "run").read_text()
-    assert "ruff check . && python -m pytest -q" in ci and '-e ".[test]"' in ci
+    # .ci/run takes both lines from the README and installs nothing else.
+    assert "grep -m1" in ci and "README.md" in ci
+    assert [line for line in ci.splitlines() if "pip install" in line and "grep" not in line] == []
+    done = subprocess.run(["bash", "-c", "grep -m1 -E '^python -m pip install -c \\.ci/constraints\\.txt -e "
+                           "\"\\.\\[test\\]\"' README.md | sed 's/ *#.*//'"], cwd=REPO_ROOT,
+                          capture_output=True, text=True)
+    assert done.stdout.strip() == install

@@ -3,7 +3,9 @@
 It trains ``configs/tiny.yaml`` (on the synthetic corpus, or on shards given with ``--data``)
 until the time budget or the step budget runs out, then writes a few generated wav files next
 to the TensorBoard logs and says how to look at them. Running it again on the same run
-directory continues the same run.
+directory continues the same run. How many steps fit in the budget depends on the machine, so
+validation (audio and mel images in TensorBoard) runs by the clock: at least three times in
+any budget (``log.val_every_minutes``; an override on the command line wins).
 """
 
 from __future__ import annotations
@@ -30,8 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted config overrides")
 
 
+VALIDATIONS_PER_BUDGET = 3.5  # at least three fit, whatever a step costs on this machine
+
+
 def main(args: argparse.Namespace) -> int:
-    overrides = list(args.overrides) + ([f"data.shards={args.data}"] if args.data else [])
+    every = args.minutes / VALIDATIONS_PER_BUDGET
+    overrides = [f"log.val_every_minutes={every:g}", "log.val_every_steps=0", *args.overrides,
+                 *([f"data.shards={args.data}"] if args.data else [])]
     if not args.config.is_file():
         print(f"distgan demo: recipe not found: {args.config} (run from a checkout of distgan, "
               "or pass --config)")
@@ -41,14 +48,20 @@ def main(args: argparse.Namespace) -> int:
     from distgan.train.preflight import check_run
     from distgan.train.trainer import Trainer
 
-    deadline = time.monotonic() + args.minutes * 60
+    print(f"distgan demo: training {args.config.name} for {args.minutes:g} min on "
+          f"{args.data or 'the built-in synthetic corpus'}, into {args.run_dir}. Every {every * 60:.0f} s,\n"
+          f"generated audio and mel images go to TensorBoard; watch them meanwhile with\n"
+          f"  tensorboard --logdir {args.run_dir.parent}    (the run is \"{args.run_dir.name}/tensorboard\")",
+          flush=True)
+    deadline = [float("inf")]  # the budget is training time: it starts once the trainer is set up
     try:
         cfg = load_config(args.config, overrides)
         check_run(cfg, args.run_dir)
-        trainer = Trainer(cfg, args.run_dir, stop_requested=lambda: time.monotonic() > deadline)
+        trainer = Trainer(cfg, args.run_dir, stop_requested=lambda: time.monotonic() > deadline[0])
     except (ConfigError, RunDirBusy, CheckpointProblem) as err:
         print(f"distgan demo: {err}")
         return 2
+    deadline[0] = time.monotonic() + args.minutes * 60
     result = trainer.fit()
     fakes = trainer.validator.generate(trainer.g)
     if not trainer.info.is_main:
@@ -65,6 +78,6 @@ def main(args: argparse.Namespace) -> int:
     print("audio samples:")
     for path in written:
         print(f"  {path}")
-    print(f"watch it:   tensorboard --logdir {args.run_dir / 'tensorboard'}")
+    print(f"watch it:   tensorboard --logdir {args.run_dir.parent}")
     print(f"continue:   distgan demo --run-dir {args.run_dir} --minutes {args.minutes:g}")
     return 0

@@ -144,6 +144,7 @@ def _check_loop(cfg: Config) -> None:
     _need(train.grad_accum >= 1, "train.grad_accum must be at least 1")
     _need(log.every_steps >= 1, "log.every_steps must be at least 1")
     _need(log.val_every_steps >= 0, "log.val_every_steps must be >= 0 (0 disables)")
+    _need(log.val_every_minutes >= 0, "log.val_every_minutes must be >= 0 (0 disables)")
     _need(log.val_clips >= 0, "log.val_clips must be >= 0")
     unknown = [name for name in log.val_metrics if name not in QUALITY_METRICS]
     _need(not unknown, f"log.val_metrics: unknown metrics {unknown}; choose from {list(QUALITY_METRICS)}")
@@ -153,6 +154,7 @@ def _check_loop(cfg: Config) -> None:
     _need(faults.rollback_lr_factor is None or 0 < faults.rollback_lr_factor <= 1,
           "faults.rollback_lr_factor must lie in (0, 1] or be null")
     _need(faults.watchdog_minutes >= 0, "faults.watchdog_minutes must be >= 0 (0 disables)")
+    _need(faults.roll_call_seconds > 0, "faults.roll_call_seconds must be positive")
     _need(cfg.dist.timeout_minutes > 0, "dist.timeout_minutes must be positive")
 
 

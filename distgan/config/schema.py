@@ -203,10 +203,13 @@ class LogConfig:
     every_steps: int = 100
     # Validation: audio, spectrogram images, val/mel_l1 and the val_metrics (0: off).
     val_every_steps: int = 5000
+    # Also validate every this many minutes of training (0: off); for runs bounded by time.
+    val_every_minutes: float = 0.0
     val_clips: int = 4
     # Quality metrics computed on the validation clips at each validation (rank 0), from
     # distgan.evaluation.metrics.METRICS; the f0 metrics (pYIN) cost ~0.5 s per clip.
-    val_metrics: list[str] = field(default_factory=lambda: ["mrstft", "pesq", "stoi"])
+    # A plain install computes mrstft; pesq and stoi need the eval extra (pip install -e ".[eval]").
+    val_metrics: list[str] = field(default_factory=lambda: ["mrstft"])
     progress_bar: bool = True
 
 
@@ -226,6 +229,9 @@ class FaultConfig:
     rollback_lr_factor: float | None = None
     # Exit non-zero when a rank makes no progress for this long (0 disables the watchdog).
     watchdog_minutes: float = 30.0
+    # After a collective fails, how long survivors wait for each other's answer before naming the
+    # ranks that gave none as lost (train/peers.py).
+    roll_call_seconds: float = 10.0
 
 
 @dataclass
@@ -236,7 +242,9 @@ class DistConfig:
     deepspeed_config: str | None = None
     # "auto": nccl with CUDA, gloo otherwise.
     backend: Literal["auto", "nccl", "gloo"] = "auto"
-    timeout_minutes: float = 30.0
+    # How long a collective may wait for a rank before it fails (NCCL: how long survivors of a lost
+    # node wait); a step's collectives take milliseconds, so minutes are only for stragglers.
+    timeout_minutes: float = 10.0
 
 
 @dataclass

@@ -33,6 +33,7 @@ from distgan.checkpoint.files import deepspeed_records, load_file, weights_only_
 from distgan.checkpoint.format import UNIVERSAL, ZERO_TAG
 from distgan.config import Config, ConfigError, OptimizerConfig
 from distgan.distributed import ProcessInfo, broadcast_object
+from distgan.train.build_lock import check_build_locks
 from distgan.train.engine import DTYPES, ModelEngine, StepResult, make_optimizer, process_group_kwargs
 
 
@@ -226,10 +227,12 @@ def _skip_shared_memory_op() -> None:
     later run waits forever. The op only speeds up DeepSpeed's inference all-reduce; training's
     collectives go through torch.distributed (gloo). Marking it incompatible makes DeepSpeed skip
     the build."""
+    if torch.cuda.is_available():
+        return
+    os.environ.setdefault("DS_ACCELERATOR", "cpu")  # said, not guessed: no "Setting accelerator" warning
     import deepspeed.ops
 
-    if not torch.cuda.is_available():
-        deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
+    deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
 
 
 def build_deepspeed_engines(cfg: Config, base: dict[str, Any], generator: nn.Module, discriminator: nn.Module
@@ -239,6 +242,8 @@ def build_deepspeed_engines(cfg: Config, base: dict[str, Any], generator: nn.Mod
 
     _single_process_rendezvous()
     _skip_shared_memory_op()
+    if int(os.environ.get("LOCAL_RANK", "0")) == 0:  # one report per machine
+        check_build_locks()
     world_size = int(os.environ["WORLD_SIZE"])
     precision = cfg.train.precision
     mixed_precision = "no" if precision == "fp32" else precision

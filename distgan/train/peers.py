@@ -4,7 +4,8 @@ A node that dies (power, kernel panic, OOM killer, a SIGKILL) takes its ranks wi
 survivors learn of it only as a failed collective: gloo reports "Connection reset by peer" at
 once, NCCL after ``dist.timeout_minutes``. That error names a socket, not a rank. So each survivor
 answers a roll call in the run directory (which every node shares, as checkpoints need): it
-leaves ``RUN_DIR/logs/roll-call/<start>/rank-N`` and waits ``ROLL_CALL_SECONDS`` for the others.
+leaves ``RUN_DIR/logs/roll-call/<start>/rank-N`` and waits ``faults.roll_call_seconds`` for the
+others.
 The ranks that do not answer are the lost ones; every survivor names them and exits with
 ``PEERS_LOST_EXIT_CODE``. The next start of the job resumes from the newest complete checkpoint.
 
@@ -23,7 +24,6 @@ import torch.distributed as dist
 from distgan.distributed import ProcessInfo, broadcast_object
 
 PEERS_LOST_EXIT_CODE = 6
-ROLL_CALL_SECONDS = 10.0
 # How gloo and NCCL word a failure that a dead peer caused, in the RuntimeErrors they raise.
 _PEER_FAILURE_SIGNS = ("Connection reset by peer", "Connection closed by peer", "Broken pipe",
                        "Connection refused", "NCCL communicator was aborted", "Socket Timeout")
@@ -43,13 +43,15 @@ def is_peer_failure(err: BaseException) -> bool:
 class RollCall:
     """Every rank builds one at start-up (a collective: rank 0's start time becomes the folder)."""
 
-    def __init__(self, run_dir: Path, info: ProcessInfo) -> None:
+    def __init__(self, run_dir: Path, info: ProcessInfo, seconds: float) -> None:
         start = broadcast_object(f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}" if info.is_main else None)
         self.folder = Path(run_dir) / "logs" / "roll-call" / start
         self.info = info
+        self.seconds = seconds
 
-    def missing(self, seconds: float = ROLL_CALL_SECONDS) -> list[int]:
+    def missing(self) -> list[int]:
         """Answer, then wait up to ``seconds`` for every rank to; the ranks that did not."""
+        seconds = self.seconds
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / f"rank-{self.info.rank:05d}").write_text(f"{os.uname().nodename} {os.getpid()}\n")
         deadline = time.monotonic() + seconds
@@ -64,7 +66,7 @@ class RollCall:
         """The error to end this rank with, after the roll call."""
         missing = self.missing()
         who = (f"lost rank(s) {', '.join(map(str, missing))} (no answer to the roll call in "
-               f"{self.folder} within {ROLL_CALL_SECONDS:.0f} s)" if missing
+               f"{self.folder} within {self.seconds:g} s)" if missing
                else "every rank answered the roll call, but a collective failed")
         return PeersLost(f"{who} at step {step}: {type(err).__name__}: {str(err).strip()[:300]}. A node or "
                          "process died; start the job again to resume from the newest complete checkpoint")

@@ -129,7 +129,8 @@ class Trainer:
                 else "DDP" if info.world_size > 1 else "single process")
         print(f"[distgan] rank {info.rank} of {info.world_size} (local rank {info.local_rank}) on {info.device}, "
               f"{mode}, precision {cfg.train.precision}", flush=True)
-        self.roll_call = RollCall(self.run_dir, info)  # names lost ranks if a collective fails
+        # Names the lost ranks if a collective fails (train/peers.py).
+        self.roll_call = RollCall(self.run_dir, info, cfg.faults.roll_call_seconds)
         self.lock = RunDirLock(self.run_dir, job_id)
         busy = None
         if info.is_main:
@@ -317,7 +318,7 @@ class Trainer:
             if bar is not None:
                 shown = {"d/total": "d_loss", "g/mel": "mel_l1", "perf/audio_seconds_per_second": "audio_s/s"}
                 bar.set_postfix({label: f"{reduced[key]:.3g}" for key, label in shown.items() if key in reduced})
-        if log.val_every_steps and step % log.val_every_steps == 0:
+        if self.validator.due(step):
             with self._phase("validation"):
                 self.validator.run(self.g, self.logger, step)
         if bar is not None:

@@ -9,10 +9,12 @@ are written once, at the first validation.
 
 from __future__ import annotations
 
+import time
+
 import torch
 
 from distgan.config import Config
-from distgan.distributed import ProcessInfo
+from distgan.distributed import ProcessInfo, any_rank
 from distgan.evaluation.metrics import MIN_SCORED_SAMPLES, available_metrics, score, summarize
 from distgan.train.engine import ModelEngine
 from distgan.train.logger import MetricLogger
@@ -42,9 +44,25 @@ class Validator:
         self.clips = clips
         self.mel_input = mel_input
         self.mel_loss = mel_loss
-        validates = bool(clips) and cfg.log.val_every_steps > 0
+        validates = bool(clips) and (cfg.log.val_every_steps > 0 or cfg.log.val_every_minutes > 0)
         self.metrics = scored_metrics(cfg.log.val_metrics, info.is_main and validates)
         self._wrote_real = False
+        self._next_by_time: float | None = None  # the clock starts at the first step
+
+    def due(self, step: int) -> bool:
+        """Whether to validate after ``step``: every ``log.val_every_steps`` steps and, for a run
+        bounded by time such as the demo (whose step rate depends on the machine), every
+        ``log.val_every_minutes``. Ranks' clocks differ, so the time rule is agreed (one small
+        all-reduce per step, only when it is on)."""
+        log = self.cfg.log
+        due = bool(log.val_every_steps) and step % log.val_every_steps == 0
+        if log.val_every_minutes > 0:
+            if self._next_by_time is None:
+                self._next_by_time = time.monotonic() + log.val_every_minutes * 60
+            due = any_rank(due or time.monotonic() >= self._next_by_time, self.info.device)
+            if due:
+                self._next_by_time = time.monotonic() + log.val_every_minutes * 60
+        return due
 
     @torch.no_grad()
     def generate(self, generator: ModelEngine) -> list[torch.Tensor]:
