@@ -11,7 +11,14 @@ from distgan.models.bigvgan.cqt import CQTDiscriminator, MultiScaleSubbandCQTDis
 from distgan.models.bigvgan.filters import AntiAliasedActivation, kaiser_sinc_filter
 from distgan.models.bigvgan.generator import BigVGANGenerator
 from distgan.models.bigvgan.mrd import MultiResolutionDiscriminator, ResolutionDiscriminator
-from distgan.models.bigvgan.presets import CQT_PRESET, GENERATOR_PRESETS, MPD_PRESET, MRD_PRESET, SAMPLE_RATES
+from distgan.models.bigvgan.presets import (
+    CQT_PRESET,
+    GENERATOR_PRESETS,
+    MPD_PRESET,
+    MRD_PRESET,
+    SAMPLE_RATES,
+    TRAINING_PRESETS,
+)
 
 __all__ = [
     "CQT_PRESET",
@@ -19,6 +26,7 @@ __all__ = [
     "MPD_PRESET",
     "MRD_PRESET",
     "SAMPLE_RATES",
+    "TRAINING_PRESETS",
     "AMPBlock1",
     "AMPBlock2",
     "AntiAliasedActivation",
