@@ -24,6 +24,8 @@ def main(args: argparse.Namespace) -> int:
     from distgan.bench.checkpoint import bench_checkpoint
 
     cfg = load_config(args.config, args.overrides)
+    print(f"saving and loading {args.config.name}'s models and optimizer states, {args.repeats} rounds...",
+          flush=True)
     t = bench_checkpoint(cfg, args.repeats, args.cold)
     print(f"distgan bench checkpoint: {args.config.name}, {t['bytes'] / 2**20:.0f} MiB of model and AdamW state, "
           f"median of {args.repeats}, files in the page cache")

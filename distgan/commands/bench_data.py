@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from distgan.bench.data import bench_data, format_table
 
+    print(f"reading {args.dir} with 1..{args.workers} workers, {args.seconds:g} s each (after "
+          f"{args.warmup:g} s warm-up), streaming and file-list loaders...", flush=True)
     rows = bench_data(args.dir, max_workers=args.workers, batch_size=args.batch_size,
                       segment_samples=args.segment_samples, seconds=args.seconds, warmup=args.warmup,
                       split=args.split)

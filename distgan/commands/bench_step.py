@@ -25,7 +25,10 @@ def main(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, [*args.overrides, *fixed])
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     batches = sample_batches(cfg, 4)
+    rounds = f"{args.warmup} warm-up + {args.steps} measured steps"
+    print(f"timing the plain loop ({rounds})...", flush=True)
     plain = bench_plain(cfg, args.steps, args.warmup, batches, device)
+    print(f"timing distgan's Trainer ({rounds})...", flush=True)
     ours = bench_distgan(cfg, args.steps, args.warmup)
     audio_seconds = cfg.data.batch_size * cfg.data.segment_samples / cfg.audio.sample_rate
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"

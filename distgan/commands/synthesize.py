@@ -47,7 +47,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"distgan synthesize: {err}")
         return 2
     start = time.perf_counter()
-    waves = synthesize(vocoder, items, args.batch_size, device)
+    waves = synthesize(vocoder, items, args.batch_size, device, progress=True)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     elapsed = time.perf_counter() - start

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import torch
+from tqdm import tqdm
 
 from distgan.data.audiofile import SOUNDFILE_ERRORS
 from distgan.inference.load import Vocoder
@@ -77,14 +78,17 @@ def read_input(path: Path, vocoder: Vocoder) -> Item:
     return Item(path, vocoder.encode(wave[:usable].unsqueeze(0).to(device))[0].cpu())
 
 
-def synthesize(vocoder: Vocoder, items: list[Item], batch_size: int, device: torch.device) -> list[np.ndarray]:
-    """One waveform ``[frames * hop]`` per item, in the order given, computed in length-sorted batches."""
+def synthesize(vocoder: Vocoder, items: list[Item], batch_size: int, device: torch.device,
+               progress: bool = False) -> list[np.ndarray]:
+    """One waveform ``[frames * hop]`` per item, in the order given, computed in length-sorted
+    batches (``progress``: a bar of batches on stderr)."""
     hop = vocoder.audio.hop_length
     # Mel frames either side of a frame that can change its output samples.
     context = max(receptive_field(vocoder.generator_cfg)) + 1
     order = sorted(range(len(items)), key=lambda index: items[index].frames)
     waves: list[np.ndarray] = [np.empty(0, np.float32)] * len(items)
-    for start in range(0, len(order), batch_size):
+    starts = range(0, len(order), batch_size)
+    for start in tqdm(starts, desc="synthesize", unit="batch", disable=not progress or len(starts) < 2):
         batch = order[start:start + batch_size]
         frames = max(items[index].frames for index in batch)
         mels = torch.full((len(batch), vocoder.audio.n_mels, frames), SILENCE_LOG_MEL)
