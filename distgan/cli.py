@@ -22,6 +22,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("bench", "data"): ("distgan.commands.bench_data", "streaming pipeline vs. a file-list loader"),
     ("bench", "step"): ("distgan.commands.bench_step", "distgan's training step vs. a plain PyTorch loop"),
     ("bench", "checkpoint"): ("distgan.commands.bench_checkpoint", "what verifying a checkpoint adds to save and load"),
+    ("bench", "memory"): ("distgan.commands.bench_memory", "per-rank state under DDP and ZeRO; activation checkpointing"),
 }
 
 

@@ -1,0 +1,45 @@
+"""`distgan bench memory`: the bytes counted are the tensors there (ZeRO-2 on two ranks: whole
+parameters, half of everything else), and activation checkpointing lowers the step's peak."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from distgan.bench.memory import referenced_bytes
+from distgan.config import load_config
+from distgan.models.build import build_discriminators, build_generator
+from tests.train.helpers import REPO_ROOT, run_distgan
+
+BIGVGAN_TINY = REPO_ROOT / "configs" / "bigvgan_tiny.yaml"
+
+
+def test_views_of_one_buffer_count_once() -> None:
+    flat = torch.zeros(100)
+    assert referenced_bytes([flat, flat[:50], flat[25:75]]) == 400
+    assert referenced_bytes([flat[:10], flat[20:30], torch.zeros(3)]) == 92
+
+
+@pytest.mark.slow
+def test_bench_memory_under_zero2_and_with_activation_checkpointing(tmp_path: Path) -> None:
+    out = tmp_path / "memory.json"
+    done = run_distgan(["bench", "memory", "--config", str(BIGVGAN_TINY), "--modes", "zero2", "--segment", "4096",
+                        "--json", str(out)], timeout=300)
+    assert "zero2" in done.stdout and "activation checkpointing off" in done.stdout, done.stdout
+    measured = json.loads(out.read_text())
+    cfg = load_config(BIGVGAN_TINY)
+    models = {"generator": build_generator(cfg.model.generator, cfg.audio.n_mels),
+              "discriminator": build_discriminators(cfg.model.discriminator, cfg.audio.sample_rate)}
+    for rank in measured["modes"]["zero2"]:
+        for name, model in models.items():
+            held, fp32_bytes = rank[name], 4 * sum(p.numel() for p in model.parameters())
+            assert held["params"] == fp32_bytes  # ZeRO-2 keeps whole parameters
+            # Gradients, fp32 master and the two Adam moments: this rank's half (alignment padding
+            # and AdamW's step counts aside).
+            for key, whole in (("grads", fp32_bytes), ("master", fp32_bytes), ("moments", 2 * fp32_bytes)):
+                assert held[key] == pytest.approx(whole / 2, rel=0.01), (name, key)
+    off, on = measured["peaks"]["False"], measured["peaks"]["True"]
+    assert 0 < on["step_rise_mib"] < off["step_rise_mib"]
