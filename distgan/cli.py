@@ -14,6 +14,7 @@ import sys
 # (words on the command line) -> (module, one-line help)
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("prepare",): ("distgan.commands.prepare", "turn a corpus (folder, LJSpeech, JSONL) into WebDataset shards"),
+    ("index",): ("distgan.commands.index", "write index.json for WebDataset shards another tool wrote"),
     ("train",): ("distgan.commands.train", "train a GAN vocoder (one process, accelerate launch, torchrun)"),
     ("demo",): ("distgan.commands.demo", "train configs/tiny.yaml on the built-in corpus for a few minutes"),
     ("export",): ("distgan.commands.export", "write a run's generator as plain fp32 safetensors"),

@@ -134,6 +134,14 @@ def _check_data(cfg: Config) -> None:
     _need(data.shuffle_buffer >= 1, f"data.shuffle_buffer must be at least 1, got {data.shuffle_buffer}")
     _need(data.synthetic.speakers >= 1 and data.synthetic.utterances >= 1,
           "data.synthetic.speakers and data.synthetic.utterances must be at least 1")
+    for key in ("shards", "val_shards"):
+        specs = getattr(data, key)
+        _need(not isinstance(specs, list) or (specs and all(spec.strip() for spec in specs)),
+              f"data.{key}: a list of shard specs must hold at least one, and no empty one (got {specs!r})")
+    _need(0.0 <= data.val_fraction < 1.0, f"data.val_fraction must lie in [0, 1), got {data.val_fraction}")
+    _need(data.val_fraction == 0.0 or not data.val_shards,
+          "data.val_fraction holds validation samples out of data.shards, data.val_shards names other "
+          "shards: set one of them")
 
 
 def _check_loop(cfg: Config) -> None:

@@ -168,11 +168,14 @@ class SyntheticConfig:
 class DataConfig:
     """Where the shards are and how segments are cut and batched (batch size is per rank)."""
 
-    # A folder holding index.json, an index.json path, a brace pattern or a pipe: URL.
-    # Empty: the built-in synthetic corpus, written once to the cache folder.
-    shards: str | None = None
-    # Validation shards; empty means the "val" split of ``shards``' index.json.
-    val_shards: str | None = None
+    # A folder of .tar shards (with or without index.json), an index.json path, a brace pattern,
+    # a pipe: URL, or a list of these. Empty: the built-in synthetic corpus, written once to the cache folder.
+    shards: str | list[str] | None = None
+    # Validation shards; empty: the samples val_fraction holds out, else the "val" split of ``shards``.
+    val_shards: str | list[str] | None = None
+    # Hold out about this fraction of the training samples for validation, chosen by a hash of
+    # each sample's key (the same on every rank and run); the training stream skips them.
+    val_fraction: float = 0.0
     # Run the shell commands of pipe: shards listed in an index.json (a file, maybe a stranger's).
     allow_index_pipes: bool = False
     segment_samples: int = 8192

@@ -12,6 +12,11 @@ Keys hold only ``[A-Za-z0-9_-]`` (no dots: WebDataset splits a member name at th
 ``index.json`` lists every split's shards with their sample counts and seconds, relative to the
 index's folder, plus the sample rate and the options used, so that a training run can check its
 config against the data and split samples exactly between ranks without reading the shards.
+
+``distgan index`` writes the same file for shards other tools wrote (``data/indexing.py``); it
+also records each shard's sample ``keys`` (so ``data.val_fraction``'s held-out split is known
+without opening a shard), and ``null`` for what it was told not to measure (the seconds and the
+sample rate with ``--no-durations``).
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ FORMAT_VERSION = 1
 class ShardEntry:
     path: str
     samples: int
-    seconds: float
+    seconds: float | None
+    keys: list[str] | None = None
 
 
 @dataclass
@@ -44,13 +50,15 @@ class SplitEntry:
         return sum(s.samples for s in self.shards)
 
     @property
-    def seconds(self) -> float:
-        return sum(s.seconds for s in self.shards)
+    def seconds(self) -> float | None:
+        if any(s.seconds is None for s in self.shards):
+            return None
+        return sum(s.seconds or 0.0 for s in self.shards)
 
 
 @dataclass
 class CorpusIndex:
-    sample_rate: int
+    sample_rate: int | None
     audio_format: str
     splits: dict[str, SplitEntry] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
@@ -66,8 +74,8 @@ class CorpusIndex:
             "splits": {
                 name: {
                     "samples": split.samples,
-                    "seconds": round(split.seconds, 3),
-                    "shards": [dataclasses.asdict(s) for s in split.shards],
+                    "seconds": None if split.seconds is None else round(split.seconds, 3),
+                    "shards": [_shard_json(s) for s in split.shards],
                 }
                 for name, split in self.splits.items()
             },
@@ -78,7 +86,11 @@ class CorpusIndex:
 
     def write(self, folder: str | Path) -> Path:
         """Write ``folder/index.json`` atomically (a reader never sees half a file)."""
-        path = Path(folder) / INDEX_NAME
+        return self.write_file(Path(folder) / INDEX_NAME)
+
+    def write_file(self, path: str | Path) -> Path:
+        """Write the index to ``path`` (any ``.json`` name) atomically."""
+        path = Path(path)
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
         os.replace(tmp, path)
@@ -94,12 +106,11 @@ class CorpusIndex:
         try:
             raw = json.loads(path.read_text())
             splits = {
-                name: SplitEntry([ShardEntry(str(s["path"]), int(s["samples"]), float(s["seconds"]))
-                                  for s in split["shards"]])
+                name: SplitEntry([_shard_entry(s) for s in split["shards"]])
                 for name, split in raw["splits"].items()
             }
             return cls(
-                sample_rate=int(raw["sample_rate"]),
+                sample_rate=_optional(int, raw["sample_rate"]),
                 audio_format=str(raw["audio_format"]),
                 splits=splits,
                 options=dict(raw.get("options", {})),
@@ -109,3 +120,23 @@ class CorpusIndex:
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{path}: not a valid distgan index ({type(err).__name__}: {err})") from err
+
+
+def _optional(kind: type, value: Any) -> Any:
+    return None if value is None else kind(value)
+
+
+def _shard_entry(raw: dict[str, Any]) -> ShardEntry:
+    keys = raw.get("keys")
+    if keys is not None and (not isinstance(keys, list) or len(keys) != int(raw["samples"])):
+        raise ValueError(f"shard {raw['path']}: 'keys' must list its {raw['samples']} sample keys")
+    return ShardEntry(str(raw["path"]), int(raw["samples"]), _optional(float, raw["seconds"]),
+                      None if keys is None else [str(key) for key in keys])
+
+
+def _shard_json(entry: ShardEntry) -> dict[str, Any]:
+    """A shard's entry; ``keys`` only when recorded (``distgan prepare``'s indexes have none)."""
+    raw = dataclasses.asdict(entry)
+    if entry.keys is None:
+        del raw["keys"]
+    return raw

@@ -1,52 +1,79 @@
-"""Which tar shards a run reads, how many samples each holds, and reading samples out of one.
+"""Which tar shards a run reads and how many samples each holds.
 
-``resolve_shards`` turns the one string a user writes (``data.shards``) into a ``ShardSet``:
+``resolve_shards`` turns what a user writes in ``data.shards`` into a ``ShardSet``. A spec is
+one string or a list of them (YAML: ``data.shards=[/a/x.tar,/b]``; each item any form below,
+their shards concatenated). A comma inside a string is brace syntax, never a separator: paths
+and ``pipe:`` commands may hold commas. The string forms:
 
 - a folder holding ``index.json``, or the path of an ``index.json``: that split's shards, with
-  the sample counts the index records (no shard is opened);
-- a folder without an index: all its ``*.tar`` files, sorted by name; except that when it holds
-  shards named the way ``distgan prepare`` names them (``format.SHARD_NAME``: ``train-000000.tar``,
-  ``val-000000.tar``), only the split's own are taken, so that a folder whose index was lost does not train on its
-  validation clips (or validate on its training clips);
-- a brace pattern (``/data/train-{000000..000099}.tar``) or a single ``.tar`` path;
-- ``pipe:`` URLs (``pipe:aws s3 cp s3://b/train-{000..009}.tar -``), brace-expanded and opened
+  the sample counts (and keys) the index records (no shard is opened);
+- a folder without an index: all its ``*.tar`` files, sorted by name, whatever they are called
+  (``webdataset.ShardWriter``'s ``shard-000000.tar``, ...); except that when it holds shards
+  named the way ``distgan prepare`` names them (``format.SHARD_NAME``: ``train-000000.tar``,
+  ``val-000000.tar``), only the split's own are taken, so that a folder whose index was lost
+  does not train on its validation clips (or validate on its training clips);
+- a brace pattern (``/data/shard-{000000..000099}.tar``) or a single ``.tar`` path;
+- ``pipe:`` URLs (``pipe:aws s3 cp s3://b/shard-{000..009}.tar -``), brace-expanded and opened
   with WebDataset's ``gopen``, which runs the command and reads its stdout.
 
 Local shards are checked at resolve time, so a typo fails before any process group starts.
-Shards without recorded counts are counted by ``count_samples``, which reads tar headers only;
-a remote (``pipe:``) shard cannot be counted cheaply, so training on one needs an index.
-
-Samples follow WebDataset's convention: consecutive members sharing a key (the member name up
-to the first dot of its basename) form one sample; the key's position in the tar is the
-sample's index, which is what the epoch plan's ranges refer to.
+Shards without recorded counts are counted by ``ShardSet.counted``, which reads tar headers
+only (``reading.shard_keys``); a remote (``pipe:``) shard cannot be counted cheaply, so training
+on one needs an index (``distgan index`` writes one). ``ShardSet.select`` narrows a set to one
+side of ``data.val_fraction``'s held-out split (``holdout.py``); counts then count that side.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO
 
 import braceexpand
 
-from distgan.data.format import INDEX_NAME, SHARD_NAME, split_member_name
+from distgan.data.format import INDEX_NAME, SHARD_NAME
+from distgan.data.holdout import Holdout
 from distgan.data.index import CorpusIndex
-from distgan.data.tar import TarFormatError, TarMembers
+from distgan.data.reading import RawSample, ShardReadError, count_samples, iter_shard, shard_keys
+
+__all__ = ["RawSample", "Shard", "ShardReadError", "ShardSet", "ShardSpec", "UntrustedCommand",
+           "count_samples", "iter_shard", "pipe_commands", "resolve_shards"]
+
+# What ``data.shards`` and ``data.val_shards`` hold: one spec, or a list of them.
+ShardSpec = str | Sequence[str]
+# Shards whose headers are read at once when counting: reads wait on the disk or network, not
+# on Python, so a few threads hide their latency (a cold local disk; a network file system).
+COUNT_THREADS = 8
 
 
 @dataclass(frozen=True)
 class Shard:
-    """One tar file: a local path or a ``pipe:`` URL; counts are ``None`` when not recorded."""
+    """One tar file: a local path or a ``pipe:`` URL.
+
+    ``samples``: how many samples the set uses from it (all, or ``keep``'s side of the held-out
+    split); ``keys``: every sample's key in tar order. ``None`` when not known yet.
+    """
 
     url: str
     samples: int | None = None
     seconds: float | None = None
+    keys: tuple[str, ...] | None = None
+    keep: Holdout | None = None
 
     @property
     def is_pipe(self) -> bool:
         return self.url.startswith("pipe:")
+
+    def keeps(self, key: str) -> bool:
+        """Whether the sample ``key`` of this shard belongs to the set."""
+        return self.keep is None or self.keep.keeps(key)
+
+    def read(self, start: int = 0, stop: int | None = None,
+             beyond: Callable[[], None] | None = None) -> Iterator[RawSample]:
+        """The set's samples ``start <= index < stop`` of this shard (``reading.iter_shard``)."""
+        return iter_shard(self.url, start, stop, beyond=beyond, keep=None if self.keep is None else self.keep.keeps)
 
 
 @dataclass
@@ -67,46 +94,77 @@ class ShardSet:
             return None
         return sum(shard.samples or 0 for shard in self.shards)
 
-    def counted(self) -> ShardSet:
-        """The same set with every count known: local shards without one are counted from headers.
+    def select(self, holdout: Holdout | None) -> ShardSet:
+        """The set narrowed to one side of the held-out split (``None``: unchanged)."""
+        if holdout is None or holdout.fraction <= 0.0:
+            return self
+        shards = [replace(shard, keep=holdout, seconds=None,
+                          samples=None if shard.keys is None else sum(map(holdout.keeps, shard.keys)))
+                  for shard in self.shards]
+        return replace(self, shards=shards)
 
-        Raises ``ValueError`` for an uncounted ``pipe:`` shard: splitting an epoch exactly between
-        ranks needs the counts before anything is read, and streaming a remote shard just to
-        count it would double the traffic.
+    def counted(self, threads: int = COUNT_THREADS) -> ShardSet:
+        """The same set with every count known; a shard without one has its keys read from its
+        tar headers (``threads`` shards at a time), and keeps them.
+
+        Raises ``ValueError`` for a ``pipe:`` shard without them: splitting an epoch exactly
+        between ranks needs the counts before anything is read, and streaming a remote shard
+        just to count it would double the traffic (``distgan index`` does it once).
         """
+        todo = [shard for shard in self.shards if shard.samples is None and shard.keys is None]
+        for shard in todo:
+            if shard.is_pipe:
+                raise ValueError(
+                    f"{shard.url}: sample count unknown; pipe: shards need an index.json with counts "
+                    "(and, for data.val_fraction, keys): write one with `distgan index PIPE-URLS --out "
+                    "index.json` and pass data.shards=index.json (plus data.allow_index_pipes=true)")
+        listed: dict[str, tuple[str, ...]] = {}
+        if todo:
+            with ThreadPoolExecutor(max(1, min(threads, len(todo)))) as pool:
+                listed = dict(zip([shard.url for shard in todo], pool.map(_keys_or_empty, todo), strict=True))
         shards = []
         for shard in self.shards:
+            keys = listed.get(shard.url, shard.keys)
             if shard.samples is None:
-                if shard.is_pipe:
-                    raise ValueError(
-                        f"{shard.url}: sample count unknown; pipe: shards need an index.json with counts: "
-                        "pass data.shards=path/to/index.json, e.g. the one `distgan prepare` wrote with "
-                        "each shard path replaced by its pipe: URL"
-                    )
-                try:
-                    shard = replace(shard, samples=count_samples(shard))
-                except ShardReadError as err:
-                    # Same policy as while streaming: a broken shard is reported, not fatal.
-                    warnings.warn(f"{err}; the shard contributes no samples", stacklevel=2)
-                    shard = replace(shard, samples=0)
+                shard = replace(shard, samples=sum(map(shard.keeps, keys or ())), keys=keys)
             shards.append(shard)
         return replace(self, shards=shards)
+
+    def without_keys(self) -> ShardSet:
+        """The set without key lists (what a DataLoader worker needs is the counts)."""
+        return replace(self, shards=[replace(shard, keys=None) for shard in self.shards])
+
+
+def _keys_or_empty(shard: Shard) -> tuple[str, ...]:
+    try:
+        return tuple(shard_keys(shard.url))
+    except ShardReadError as err:
+        # Same policy as while streaming: a broken shard is reported, not fatal.
+        warnings.warn(f"{err}; the shard contributes no samples", stacklevel=3)
+        return ()
 
 
 class UntrustedCommand(ValueError):
     """An ``index.json`` lists ``pipe:`` shards, and running commands from a file was not allowed."""
 
 
-def resolve_shards(spec: str, split: str = "train", allow_index_pipes: bool = False) -> ShardSet:
-    """Turn ``data.shards`` (folder, index.json, brace pattern, .tar, ``pipe:`` URL) into shards.
+def resolve_shards(spec: ShardSpec, split: str = "train", allow_index_pipes: bool = False,
+                   use_index: bool = True) -> ShardSet:
+    """Turn ``data.shards`` (folder, index.json, brace pattern, .tar, ``pipe:`` URL, or a list
+    of these) into shards.
 
-    A ``pipe:`` URL the user wrote is the user's command. A ``pipe:`` shard listed in an
+    ``use_index=False`` (``distgan index``, rewriting one) takes a folder's tars as if it had no
+    index. A ``pipe:`` URL the user wrote is the user's command. A ``pipe:`` shard listed in an
     ``index.json`` is a shell command from a file (which may have come with a downloaded
     corpus): it raises ``UntrustedCommand`` unless ``allow_index_pipes``.
 
     Raises ``FileNotFoundError`` naming a missing local path, and ``ValueError`` for an index
     without ``split`` or a spec that matches no shard.
     """
+    if not isinstance(spec, str):
+        if not spec:
+            raise ValueError("empty list of shard specs")
+        return _concatenate([resolve_shards(item, split, allow_index_pipes, use_index) for item in spec])
     spec = spec.strip()
     if not spec:
         raise ValueError("empty shard spec")
@@ -116,7 +174,7 @@ def resolve_shards(spec: str, split: str = "train", allow_index_pipes: bool = Fa
         return _local_shards([Path(p) for p in braceexpand.braceexpand(spec)], spec)
     path = Path(spec).expanduser()
     if path.is_dir():
-        if (path / INDEX_NAME).is_file():
+        if (path / INDEX_NAME).is_file() and use_index:
             return _from_index(path / INDEX_NAME, split, allow_index_pipes)
         return _local_shards(_folder_tars(path, split), spec)
     if path.suffix == ".json":
@@ -152,8 +210,12 @@ def _from_index(path: Path, split: str, allow_pipes: bool) -> ShardSet:
         url = entry.path if entry.path.startswith("pipe:") else str(path.parent / entry.path)
         if not url.startswith("pipe:") and not Path(url).is_file():
             raise FileNotFoundError(f"shard {url} listed in {path} does not exist")
-        shards.append(Shard(url, entry.samples, entry.seconds))
+        shards.append(Shard(url, entry.samples, entry.seconds, _keys(entry.keys)))
     return ShardSet(shards, index.sample_rate, path)
+
+
+def _keys(keys: list[str] | None) -> tuple[str, ...] | None:
+    return None if keys is None else tuple(keys)
 
 
 def _local_shards(paths: list[Path], spec: str) -> ShardSet:
@@ -170,114 +232,26 @@ def _local_shards(paths: list[Path], spec: str) -> ShardSet:
             continue
         index = CorpusIndex.read(folder / INDEX_NAME)
         for entry in (e for s in index.splits.values() for e in s.shards):
-            known[(folder / entry.path).resolve()] = Shard("", entry.samples, entry.seconds)
+            known[(folder / entry.path).resolve()] = Shard("", entry.samples, entry.seconds, _keys(entry.keys))
         sample_rate, index_path = index.sample_rate, folder / INDEX_NAME
     shards = []
     for p in paths:
         recorded = known.get(p.resolve(), Shard(""))
-        shards.append(Shard(str(p), recorded.samples, recorded.seconds))
+        shards.append(replace(recorded, url=str(p)))
     all_indexed = all(p.resolve() in known for p in paths)
     return ShardSet(shards, sample_rate if all_indexed else None, index_path if all_indexed else None)
 
 
-# ---------------------------------------------------------------------------------------------
-# Reading a tar
-
-
-class ShardReadError(OSError):
-    """A shard could not be opened or read to its end (missing, truncated, not a tar)."""
-
-
-@dataclass
-class RawSample:
-    """An undecoded sample: its key, its position in the shard and its members' bytes by extension."""
-
-    key: str
-    index: int
-    members: dict[str, bytes]
+def _concatenate(sets: list[ShardSet]) -> ShardSet:
+    """One set of several specs' shards, with the sample rate their indexes agree on."""
+    rates = {part.sample_rate: part.index_path for part in sets if part.sample_rate is not None}
+    if len(rates) > 1:
+        raise ValueError("the shards' indexes disagree on the sample rate: "
+                         + ", ".join(f"{rate} Hz in {path}" for rate, path in rates.items()))
+    rate, index_path = next(iter(rates.items()), (None, None))
+    return ShardSet([shard for part in sets for shard in part.shards], rate, index_path)
 
 
 def pipe_commands(shards: ShardSet) -> list[str]:
     """The shell commands reading ``shards`` runs (one per ``pipe:`` shard)."""
     return [shard.url.removeprefix("pipe:") for shard in shards.shards if shard.is_pipe]
-
-
-def _open(url: str) -> tuple[BinaryIO, bool]:
-    """A local file opens seekable, so members outside a range are skipped without reading them."""
-    if not url.startswith("pipe:"):
-        return open(url, "rb"), True  # noqa: SIM115 - closed by the caller's finally
-    from webdataset.gopen import gopen  # imported only where pipes are used
-
-    return gopen(url, "rb"), False
-
-
-_READ_ERRORS = (OSError, TarFormatError, ValueError, EOFError)
-
-
-def iter_shard(url: str, start: int = 0, stop: int | None = None,
-               beyond: Callable[[], None] | None = None) -> Iterator[RawSample]:
-    """Yield samples ``start <= index < stop`` of a shard, reading only their members' bytes.
-
-    Stops reading as soon as ``stop`` is reached; ``beyond`` is called when it finds that the
-    shard holds a sample at ``stop`` (more than a range ending at the shard's count expects). A sample is yielded only once all its members
-    were read; any failure (missing file, garbage, truncation, a failing pipe command) raises
-    ``ShardReadError`` after the complete samples before it were yielded.
-    """
-    try:
-        stream, seekable = _open(url)
-    except _READ_ERRORS as err:
-        raise ShardReadError(f"{url}: {type(err).__name__}: {err}") from err
-    finished = False
-    try:
-        members = TarMembers(stream, seekable=seekable)
-        current: RawSample | None = None
-        index = -1
-        for name, _ in members:
-            key, ext = split_member_name(name)
-            if key is None:
-                continue
-            if current is None or key != current.key:
-                if current is not None and current.index >= start:
-                    yield current
-                index += 1
-                if stop is not None and index >= stop:
-                    current = None
-                    if beyond is not None:
-                        beyond()
-                    break
-                current = RawSample(key, index, {})
-            if index >= start:
-                current.members[ext] = members.read()
-        if current is not None and current.index >= start:
-            yield current
-        finished = True
-    except _READ_ERRORS as err:
-        raise ShardReadError(f"{url}: {type(err).__name__}: {err}") from err
-    finally:
-        _close_quietly(stream, check=finished and stop is None)
-
-
-def _close_quietly(stream: BinaryIO, *, check: bool) -> None:
-    """Close; a pipe closed early dies of SIGPIPE, which is only an error if we read it all."""
-    try:
-        stream.close()
-    except OSError as err:
-        if check:
-            raise ShardReadError(str(err)) from err
-
-
-def count_samples(shard: Shard | str) -> int:
-    """Count a local shard's samples from its member headers (no member data is read)."""
-    url = shard.url if isinstance(shard, Shard) else shard
-    if url.startswith("pipe:"):
-        raise ValueError(f"{url}: cannot count a pipe: shard cheaply; pass an index.json with counts")
-    try:
-        with open(url, "rb") as stream:
-            count, previous = 0, None
-            for name, _ in TarMembers(stream, seekable=True):
-                key = split_member_name(name)[0]
-                if key is not None and key != previous:
-                    count, previous = count + 1, key
-            return count
-    except _READ_ERRORS as err:
-        raise ShardReadError(f"{url}: cannot count samples ({type(err).__name__}: {err})") from err

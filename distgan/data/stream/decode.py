@@ -11,8 +11,10 @@ With a ``peak``, NaN/Inf are caught inside the decoded segment (and a non-finite
 rejected before decoding); a clip with a few bad values elsewhere can slip through until a
 later epoch crops them. ``prepare`` checks every clip whole, so this concerns foreign shards.
 
-A sample whose json describes other audio than its audio member (sample rate, length, channels)
-is not trusted: it is skipped as ``metadata_mismatch``. Every problem raises ``BadSample`` with a
+The json is optional: the audio header alone says rate, length and channels. When a json is
+there, its ``sample_rate`` (or ``sampling_rate``, ``sr``: names other tools use), ``samples`` and
+``channels`` must describe the audio member; a sample whose json describes other audio is not
+trusted: it is skipped as ``metadata_mismatch``. Every problem raises ``BadSample`` with a
 reason from ``SKIP_REASONS``.
 """
 
@@ -28,13 +30,20 @@ from distgan.data.audiofile import AudioFileError, Pcm16Wav, SoundFileReader, op
 from distgan.data.format import SILENCE_PEAK, is_audio_extension
 from distgan.data.stream.skips import BadSample
 
+# Audio extensions seen in WebDataset corpora that libsndfile does not decode: named in the
+# skip message so that a corpus of them is told what to do.
+UNDECODABLE_AUDIO = ("m4a", "aac", "mp4", "wma", "webm")
+
 
 def find_audio(members: dict[str, bytes]) -> bytes:
     """The bytes of the sample's audio member; ``BadSample("no_audio")`` without one."""
     for ext, data in members.items():
         if is_audio_extension(ext):
             return data
-    raise BadSample("no_audio", f"members: {', '.join(sorted(members)) or 'none'}")
+    names = ", ".join(sorted(members)) or "none"
+    if any(ext.lower().rsplit(".", 1)[-1] in UNDECODABLE_AUDIO for ext in members):
+        names += " (soundfile cannot decode m4a/aac/mp4/wma/webm audio: convert it to flac, wav, ogg or mp3)"
+    raise BadSample("no_audio", f"members: {names}")
 
 
 def read_meta(members: dict[str, bytes]) -> dict[str, Any]:
@@ -49,16 +58,31 @@ def read_meta(members: dict[str, bytes]) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
+# Where a sample's text may be: json fields, then members, first found wins.
+TEXT_FIELDS = ("text", "transcript", "transcription", "sentence")
+TEXT_MEMBERS = ("txt", "text")
+
+
 def read_text(members: dict[str, bytes], meta: dict[str, Any]) -> str | None:
-    text = meta.get("text")
-    if isinstance(text, str):
-        return text
-    raw = members.get("txt")
+    for name in TEXT_FIELDS:
+        if isinstance(meta.get(name), str):
+            return meta[name]
+    raw = next((members[ext] for ext in TEXT_MEMBERS if ext in members), None)
     return raw.decode("utf-8", errors="replace").strip() if raw is not None else None
 
 
-# The sample json's fields that describe the audio, and the header's name for each.
-_META_FIELDS = (("sample_rate", "samplerate"), ("samples", "frames"), ("channels", "channels"))
+# The sample json's fields that describe the audio (the first name present counts), and the
+# header's name for each.
+_META_FIELDS = ((("sample_rate", "sampling_rate", "sr"), "samplerate"), (("samples",), "frames"),
+                (("channels",), "channels"))
+
+
+def _claimed(meta: dict[str, Any], names: tuple[str, ...]) -> int | None:
+    """The json's whole-number value under the first of ``names`` it has (``22050.0`` counts)."""
+    value = next((meta[name] for name in names if name in meta), None)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        return None
+    return int(value)
 
 
 def _open(audio: bytes, sample_rate: int, meta: dict[str, Any]) -> Pcm16Wav | SoundFileReader:
@@ -66,10 +90,11 @@ def _open(audio: bytes, sample_rate: int, meta: dict[str, Any]) -> Pcm16Wav | So
         reader = open_audio(audio)
     except AudioFileError as err:
         raise BadSample("decode_error", str(err)) from err
-    for field, header in _META_FIELDS:
-        claimed = meta.get(field)
-        if isinstance(claimed, int) and not isinstance(claimed, bool) and claimed != getattr(reader, header):
+    for names, header in _META_FIELDS:
+        claimed = _claimed(meta, names)
+        if claimed is not None and claimed != getattr(reader, header):
             reader.close()
+            field = next(name for name in names if name in meta)
             raise BadSample("metadata_mismatch", f"json {field}={claimed}, the audio has {getattr(reader, header)}")
     if reader.samplerate != sample_rate:
         reader.close()

@@ -69,7 +69,7 @@ class TrainStream(IterableDataset):
                 f"the shards hold {shards.sample_rate} Hz audio ({shards.index_path}) but audio.sample_rate "
                 f"is {sample_rate}; prepare the corpus at {sample_rate} Hz or change the config"
             )
-        self.shards = shards.counted()
+        self.shards = shards.counted().without_keys()  # workers need the counts only
         self.plan = EpochPlan([s.samples or 0 for s in self.shards.shards], world_size=world_size,
                               batch_size=batch_size, seed=seed)
         if not 0 <= rank < world_size:

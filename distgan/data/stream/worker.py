@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from torch.utils.data import default_collate
 
-from distgan.data.shards import RawSample, Shard, ShardReadError, iter_shard
+from distgan.data.reading import RawSample, ShardReadError
+from distgan.data.shards import Shard
 from distgan.data.stream.decode import decode_segment, find_audio, read_meta
 from distgan.data.stream.plan import Piece, WorkerPlan, seeded_rng
 from distgan.data.stream.skips import REFILLED, BadSample, SkipCounter
@@ -67,11 +68,10 @@ def read_pieces(pieces: Iterable[Piece], shards: list[Shard], counter: SkipCount
         def more_than_recorded(shard: Shard = shard) -> None:
             counter.add("index_mismatch")
             _warn_once(f"{shard.url} holds more than the {shard.samples} samples its index records: "
-                       "the rest are never read; rewrite the index (distgan prepare)")
+                       "the rest are never read; rewrite the index (distgan prepare, or distgan index)")
 
         try:
-            for sample in iter_shard(shard.url, piece.start, piece.stop,
-                                     beyond=more_than_recorded if ends_shard else None):
+            for sample in shard.read(piece.start, piece.stop, beyond=more_than_recorded if ends_shard else None):
                 received += 1
                 yield sample
         except ShardReadError as err:
