@@ -158,7 +158,7 @@ def test_export_matches_the_ddp_generator(runs: dict[str, Path], mode: str, tmp_
     for key in a:
         assert a[key].dtype == torch.float32
         # Four updates apart from DDP only in gradient summation order (see the losses test).
-        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-4)
     vocoder = load_generator(ours)
     wave = vocoder(torch.randn(1, 80, 12))
     assert wave.shape == (1, 12 * 256) and torch.isfinite(wave).all()
