@@ -30,7 +30,7 @@ from tests.train.helpers import checkpoints, ddp_state, local_logs, run_distgan,
 from tests.train.scripts_cluster.ranks import Ranks, wait_for
 
 SEED = 20240611
-KILLS = 10  # at least; more (up to MAX_KILLS) until PARTIAL_KILLS of them hit a checkpoint write
+KILLS = 8  # at least; more (up to MAX_KILLS) until PARTIAL_KILLS of them hit a checkpoint write
 PARTIAL_KILLS = 2
 MAX_KILLS = 16
 TOTAL_STEPS = 50
@@ -132,7 +132,7 @@ def test_sigkill_at_random_moments_then_resume_matches_a_straight_run(tmp_path: 
         assert step_of(newest_complete(killed)) < TOTAL_STEPS, f"too few steps left for the kills: {history}"
     summary = "\n".join(map(str, history))
     assert {k.mode for k in history} == {"checkpoint write", "steps", "start-up"}, summary
-    assert sum(k.resumed is not None for k in history) >= 6, summary
+    assert sum(k.resumed is not None for k in history) >= 5, summary
     # Once training runs, the other rank notices its peer's death at its next collective and
     # fails on its own (srun would otherwise kill it): no hang, and never a success.
     for kill in history:
