@@ -23,7 +23,10 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal
+
+# scipy.signal is imported where it is used: importing it takes about a second, and every training
+# process imports this module (through the corpus) while only the one that writes the synthetic
+# corpus, once, into the cache, calls it.
 
 # (F1, F2, F3) of adult-male vowels, roughly Peterson & Barney; F4, F5 fixed. Hz.
 VOWELS = np.array([
@@ -150,6 +153,8 @@ def synthesize_utterance(voice: Voice, seconds: float, sample_rate: int, rng: np
 
     audio = voiced + unvoiced
     audio = audio / max(np.abs(audio).max(), 1e-9)
+    from scipy import signal
+
     background = signal.lfilter([0.1], [1.0, -0.9], rng.standard_normal(samples))
     audio = audio + 10 ** (-50 / 20) * background / background.std()
     return (0.5 * audio / np.abs(audio).max()).astype(np.float32)
@@ -157,6 +162,8 @@ def synthesize_utterance(voice: Voice, seconds: float, sample_rate: int, rng: np
 
 def _smooth(track: np.ndarray, width: int) -> np.ndarray:
     """Soften on/off steps with a Hann window of ``width`` samples (no clicks at boundaries)."""
+    from scipy import signal
+
     window = np.hanning(max(width, 3))
     return signal.oaconvolve(track, window / window.sum(), mode="same")
 
@@ -214,6 +221,8 @@ def _noise_band(freqs: np.ndarray, centre: float, octaves: float, sample_rate: i
 
 def _filter_frames(audio: np.ndarray, gains: np.ndarray, nperseg: int, hop: int) -> np.ndarray:
     """Multiply each STFT frame of ``audio`` by a row of ``gains`` ``[frames, bins]``, resynthesize."""
+    from scipy import signal
+
     _, _, spectrum = signal.stft(audio, nperseg=nperseg, noverlap=nperseg - hop)
     frames = spectrum.shape[1]
     rows = np.minimum(np.arange(frames), len(gains) - 1)
