@@ -2,9 +2,8 @@
 trains under DDP and DeepSpeed ZeRO on two CPU processes, and learns in one.
 
 Kept cheap on purpose (tests/train/test_deepspeed.py covers the launch modes in depth with HiFi-GAN):
-two steps under DDP and under ZeRO-3 (with activation checkpointing, the partitioned parameters
-gathered again for the recomputation). A BigVGAN step under ZeRO-2 runs in tests/bench/test_memory.py;
-ZeRO-1 (the same DeepSpeed optimizer class as ZeRO-2) only in ``distgan bench memory`` itself.
+two steps under DDP, ZeRO-1 and ZeRO-3 (with activation checkpointing, the partitioned parameters
+gathered again for the recomputation). A BigVGAN step under ZeRO-2 runs in tests/bench/test_memory.py.
 """
 
 from __future__ import annotations
@@ -27,11 +26,11 @@ from tests.train.helpers import (
 )
 
 BIGVGAN_TINY = REPO_ROOT / "configs" / "bigvgan_tiny.yaml"
-MODES = {"ddp": "cpu_ddp.yaml", "zero3": "cpu_zero3.yaml"}
+MODES = {"ddp": "cpu_ddp.yaml", "zero1": "cpu_zero1.yaml", "zero3": "cpu_zero3.yaml"}
 
 
 @pytest.mark.slow
-def test_tiny_bigvgan_trains_under_ddp_and_zero3(tmp_path: Path) -> None:
+def test_tiny_bigvgan_trains_under_ddp_zero1_and_zero3(tmp_path: Path) -> None:
     first_losses = {}
     for mode, launch in MODES.items():
         run_dir = tmp_path / mode
@@ -45,6 +44,7 @@ def test_tiny_bigvgan_trains_under_ddp_and_zero3(tmp_path: Path) -> None:
             assert all(torch.isfinite(torch.tensor(row[key])) for row in rows for key in ("d/total", "g/total"))
         first_losses[mode] = local_logs(run_dir, 0)[0]["g/total"]
     # Same seed, weights and batches in every mode: the losses before any update agree.
+    assert first_losses["zero1"] == pytest.approx(first_losses["ddp"], rel=1e-5)
     assert first_losses["zero3"] == pytest.approx(first_losses["ddp"], rel=1e-5)
     # The ZeRO-3 checkpoint consolidates into a BigVGAN vocoder.
     vocoder = load_generator(tmp_path / "zero3")
