@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from distgan.config.schema import QUALITY_METRICS as METRICS  # torch-free copy of evaluation.metrics
+
+if TYPE_CHECKING:  # torch is imported only once the command runs
+    from distgan.distributed import ProcessInfo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +42,7 @@ def main(args: argparse.Namespace) -> int:
         distributed.leave_process_group()
 
 
-def _run(args: argparse.Namespace, info) -> int:
+def _run(args: argparse.Namespace, info: ProcessInfo) -> int:
     from distgan import distributed
     from distgan.evaluation.evaluate import clips_for_rank, evaluate, print_summary, write_csv
     from distgan.inference.load import load_generator

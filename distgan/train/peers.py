@@ -51,10 +51,9 @@ class RollCall:
 
     def missing(self) -> list[int]:
         """Answer, then wait up to ``seconds`` for every rank to; the ranks that did not."""
-        seconds = self.seconds
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / f"rank-{self.info.rank:05d}").write_text(f"{os.uname().nodename} {os.getpid()}\n")
-        deadline = time.monotonic() + seconds
+        deadline = time.monotonic() + self.seconds
         while True:
             answered = {int(path.name.split("-")[1]) for path in self.folder.glob("rank-*")}
             missing = sorted(set(range(self.info.world_size)) - answered)
