@@ -17,7 +17,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("index",): ("distgan.commands.index", "write index.json for WebDataset shards another tool wrote"),
     ("train",): ("distgan.commands.train", "train a GAN vocoder (one process, accelerate launch, torchrun)"),
     ("demo",): ("distgan.commands.demo", "train configs/tiny.yaml on the built-in corpus for a few minutes"),
-    ("export",): ("distgan.commands.export", "write a run's generator as plain fp32 safetensors"),
+    ("export",): ("distgan.commands.export", "a run's generator as fp32 safetensors, or in HiFi-GAN's/BigVGAN's release format"),
     ("synthesize",): ("distgan.commands.synthesize", "turn wav files or mel tensors into audio"),
     ("evaluate",): ("distgan.commands.evaluate", "score copy-synthesis against real audio"),
     ("bench", "data"): ("distgan.commands.bench_data", "streaming pipeline vs. a file-list loader"),

@@ -31,7 +31,19 @@ def checkpoint_config(checkpoint: Checkpoint) -> Config:
 
 def generator_state_dict(checkpoint: Checkpoint) -> dict[str, torch.Tensor]:
     """Full fp32 generator weights (weight norm still in place), consolidating ZeRO partitions."""
-    folder = checkpoint.path / ENGINES[0]
+    return engine_state_dict(checkpoint, ENGINES[0])
+
+
+def ddp_engine_state(checkpoint: Checkpoint, engine: str) -> dict | None:
+    """An engine's whole state (``model``, ``optimizer``, ``scaler``) when one process or DDP wrote
+    it; None when DeepSpeed did (its optimizer state is partitioned over the ranks)."""
+    path = checkpoint.path / engine / DDP_STATE
+    return load_file(path) if path.is_file() else None
+
+
+def engine_state_dict(checkpoint: Checkpoint, engine: str) -> dict[str, torch.Tensor]:
+    """Full fp32 weights of ``engine`` (one of ``ENGINES``), consolidating ZeRO partitions."""
+    folder = checkpoint.path / engine
     if (folder / DDP_STATE).is_file():
         state = load_file(folder / DDP_STATE)["model"]
     else:

@@ -1,4 +1,6 @@
-"""``distgan export SOURCE OUT.safetensors``: a run's generator as plain fp32 weights (``distgan.inference.export``)."""
+"""``distgan export SOURCE OUT``: a run's generator as plain fp32 weights (``--format distgan``, the
+default: ``distgan.inference.export``), or its checkpoint in HiFi-GAN's or BigVGAN's release format
+for their own code (``--format hifigan|bigvgan``: ``distgan.inference.export_release``)."""
 
 from __future__ import annotations
 
@@ -10,19 +12,49 @@ EXPORT_SUFFIX = ".safetensors"  # distgan.checkpoint.weights.EXPORT_SUFFIX (a te
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", type=Path, help="run directory (newest complete checkpoint) or checkpoint folder")
-    parser.add_argument("out", type=Path, help="output .safetensors file")
+    parser.add_argument("out", type=Path, help="output .safetensors file (--format distgan) or folder (hifigan, "
+                                               "bigvgan)")
+    parser.add_argument("--format", choices=("distgan", "hifigan", "bigvgan"), default="distgan",
+                        help="distgan: fp32 safetensors, weight norm folded; hifigan / bigvgan: the original "
+                             "code's checkpoint files and config.json (default: %(default)s)")
+    parser.add_argument("--discriminator", action="store_true",
+                        help="hifigan / bigvgan: also write the discriminators (do_ file), with fresh optimizers")
+    parser.add_argument("--optimizer", action="store_true",
+                        help="hifigan / bigvgan: the do_ file's optimizers are the run's AdamW states (DDP "
+                             "checkpoints; implies --discriminator)")
+
+
+def _usage_problem(args: argparse.Namespace) -> str | None:
+    if args.format == "distgan":
+        if args.discriminator or args.optimizer:
+            return "--discriminator and --optimizer go with --format hifigan or bigvgan"
+        if args.out.suffix != EXPORT_SUFFIX:
+            return f"output must end in {EXPORT_SUFFIX}, got {args.out}"
+        return None
+    if args.out.suffix == EXPORT_SUFFIX or args.out.is_file():
+        return f"--format {args.format} writes a folder of files; {args.out} names a file"
+    return None
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.out.suffix != EXPORT_SUFFIX:
-        print(f"distgan export: output must end in {EXPORT_SUFFIX}, got {args.out}")
+    problem = _usage_problem(args)
+    if problem:
+        print(f"distgan export: {problem}")
         return 2
-    from distgan.inference.export import export_generator  # torch: only once the command runs
+    # torch: only once the command runs
+    from distgan.inference.export import export_generator
+    from distgan.inference.export_release import export_release
 
     try:
-        path = export_generator(args.source, args.out)
+        if args.format == "distgan":
+            path = export_generator(args.source, args.out)
+        else:
+            paths = export_release(args.source, args.out, args.format, args.discriminator, args.optimizer)
     except (ValueError, FileNotFoundError) as err:
         print(f"distgan export: {err}")
         return 2
-    print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB) and {path.with_suffix('.yaml')}")
+    if args.format == "distgan":
+        print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB) and {path.with_suffix('.yaml')}")
+    else:
+        print(f"wrote {', '.join(str(p) for p in paths)} ({args.format}'s release format)")
     return 0

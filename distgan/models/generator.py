@@ -144,6 +144,13 @@ class HiFiGANGenerator(nn.Module):
         (r"^(resblocks\.\d+)\.convs\.", r"\1.dilated."),
     )
 
+    @property
+    def reference_export_renames(self) -> tuple[tuple[str, str], ...]:
+        """The inverse of ``REFERENCE_RENAMES``, which depends on the residual block type."""
+        dilated = "convs1" if self.cfg.resblock == "1" else "convs"
+        return ((r"^(resblocks\.\d+)\.dilated\.", rf"\1.{dilated}."),
+                (r"^(resblocks\.\d+)\.undilated\.", r"\1.convs2."))
+
     def __init__(self, cfg: GeneratorConfig, n_mels: int) -> None:
         super().__init__()
         if len(cfg.upsample_rates) != len(cfg.upsample_kernel_sizes):

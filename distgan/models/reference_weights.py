@@ -15,6 +15,12 @@ same; the names differ in two ways:
 - Module paths, per family: a module class lists them in ``REFERENCE_RENAMES`` as
   ``(pattern, replacement)`` regular expressions applied in order to every key; a ``None``
   replacement drops the key (constants that distgan keeps out of state dicts).
+
+The other way, for ``distgan export --format hifigan|bigvgan`` (``reference_state_dict``): the
+parametrizations' keys become the hook-based norms' leaves, a plain weight that the reference keeps
+weight-normed becomes ``g = |w|``, ``v = w``, the class's ``reference_export_renames`` (the inverse
+of its ``REFERENCE_RENAMES``) apply, and the constants distgan keeps out of its state dicts are put
+back from the submodules that hold them (a class's ``REFERENCE_BUFFERS``: reference name -> attribute).
 """
 
 from __future__ import annotations
@@ -101,3 +107,56 @@ def load_reference_state_dict(module: nn.Module, state_dict: Mapping[str, torch.
     """
     renames = getattr(type(module), "REFERENCE_RENAMES", ())
     module.load_state_dict(map_reference_state_dict(state_dict, module.state_dict().keys(), renames))
+
+
+# distgan's parametrization leaves -> the hook-based norms' leaves.
+HOOK_LEAVES = {WEIGHT_NORM_G: "weight_g", WEIGHT_NORM_V: "weight_v", SPECTRAL_ORIGINAL: "weight_orig",
+               SPECTRAL_U: "weight_u", SPECTRAL_V: "weight_v"}
+
+
+def reference_key(key: str, renames: Renames = ()) -> str:
+    """A distgan state-dict key under the reference's name: hook-norm leaf first, then ``renames``."""
+    for ours, theirs in HOOK_LEAVES.items():
+        if key == ours or key.endswith("." + ours):
+            key = key[: len(key) - len(ours)] + theirs
+            break
+    renamed = _rename({key: torch.empty(0)}, renames)
+    if len(renamed) != 1:
+        raise ValueError(f"{key}: an export rename dropped it")
+    return next(iter(renamed))
+
+
+def export_renames(module: nn.Module) -> Renames:
+    """The renames that turn ``module``'s keys into its reference's (none for most classes)."""
+    return getattr(module, "reference_export_renames", getattr(type(module), "REFERENCE_EXPORT_RENAMES", ()))
+
+
+def reference_state_dict(module: nn.Module, weight_normed: Collection[str] = ()) -> dict[str, torch.Tensor]:
+    """``module``'s state dict as its reference implementation's module holds it (the inverse of
+    ``load_reference_state_dict``), ready for that module's ``load_state_dict(strict=True)``.
+
+    ``weight_normed``: the modules (reference names) whose plain ``weight`` the reference keeps
+    weight-normed, for a ``module`` whose weight norm was folded away; parametrized weights need
+    nothing (their ``g`` and ``v`` are exported as they are).
+    """
+    renames = export_renames(module)
+    state: dict[str, torch.Tensor] = {}
+    for key, value in module.state_dict().items():
+        name = reference_key(key, renames)
+        owner, _, leaf = name.rpartition(".")
+        if leaf == "weight" and owner in weight_normed:
+            prefix = f"{owner}." if owner else ""
+            state[prefix + "weight_g"], state[prefix + "weight_v"] = _norm_per_output(value), value
+        else:
+            state[name] = value
+    for path, submodule in module.named_modules():
+        for name, attribute in getattr(type(submodule), "REFERENCE_BUFFERS", {}).items():
+            state[reference_key(f"{path}.{name}" if path else name, renames)] = getattr(submodule, attribute)
+    return state
+
+
+def reference_parameter_names(module: nn.Module) -> list[str]:
+    """The reference's names of ``module``'s parameters, in ``module.parameters()`` order (the order
+    of an optimizer's state indices)."""
+    renames = export_renames(module)
+    return [reference_key(name, renames) for name, _ in module.named_parameters()]

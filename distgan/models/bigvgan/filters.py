@@ -19,6 +19,7 @@ two resampling steps.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -71,6 +72,9 @@ class AntiAliasedActivation(nn.Module):
 
     up_filter: torch.Tensor
     down_filter: torch.Tensor
+    # Where NVIDIA's module keeps the same filters, persistently (for export to its format).
+    REFERENCE_BUFFERS: ClassVar[dict[str, str]] = {"upsample.filter": "up_filter",
+                                                   "downsample.lowpass.filter": "down_filter"}
 
     def __init__(self, act: nn.Module) -> None:
         super().__init__()

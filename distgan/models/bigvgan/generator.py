@@ -45,6 +45,8 @@ class BigVGANGenerator(nn.Module):
         # The resampling filters are constants here (non-persistent buffers).
         (r"\.(upsample\.filter|downsample\.lowpass\.filter)$", None),
     )
+    # The inverse, for export (the filters come back from ``AntiAliasedActivation.REFERENCE_BUFFERS``).
+    REFERENCE_EXPORT_RENAMES: ClassVar[tuple[tuple[str, str], ...]] = ((r"^ups\.(\d+)\.", r"ups.\1.0."),)
 
     def __init__(
         self,
