@@ -1,5 +1,6 @@
 """Loading the reference implementations' state dicts: the hook-based norms' keys become
-parametrizations, plain and weight-normed weights convert either way, and family renames apply."""
+parametrizations, plain and weight-normed weights convert either way, and family renames apply.
+And back (export): parametrizations and folded weights become the hook-based norms' keys."""
 
 from __future__ import annotations
 
@@ -9,9 +10,14 @@ from typing import ClassVar
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
-from distgan.models.reference_weights import load_reference_state_dict, map_reference_state_dict
+from distgan.models.reference_weights import (
+    load_reference_state_dict,
+    map_reference_state_dict,
+    reference_state_dict,
+)
 
 
 def hook_normed(norm: str) -> nn.Conv1d:
@@ -67,6 +73,7 @@ class Renamed(nn.Module):
         (r"^inner\.0\.", "layer."),
         (r"\.constant$", None),
     )
+    REFERENCE_EXPORT_RENAMES: ClassVar[tuple[tuple[str, str], ...]] = ((r"^layer\.", "inner.0."),)
 
     def __init__(self) -> None:
         super().__init__()
@@ -82,6 +89,9 @@ def test_family_renames_apply_and_a_none_drops_the_key() -> None:
     torch.testing.assert_close(ours.layer.parametrizations.weight.original1, reference.inner[0].weight_v)
     mapped = map_reference_state_dict(reference.state_dict(), ours.state_dict().keys(), Renamed.REFERENCE_RENAMES)
     assert set(mapped) == set(ours.state_dict())
+    exported = reference_state_dict(ours)
+    assert set(exported) == set(reference.state_dict()) - {"inner.0.constant"}
+    torch.testing.assert_close(exported["inner.0.weight_v"], reference.inner[0].weight_v)
 
 
 def test_loading_is_strict() -> None:
@@ -89,3 +99,23 @@ def test_loading_is_strict() -> None:
     state["extra.bias"] = torch.zeros(1)
     with pytest.raises(RuntimeError, match="Unexpected key"):
         load_reference_state_dict(parametrized("weight"), state)
+
+
+@pytest.mark.parametrize("norm", ["weight", "spectral"])
+def test_parametrizations_export_to_hook_norms(norm: str) -> None:
+    ours, reference = parametrized(norm).eval(), hook_normed(norm).eval()  # different weights
+    x = torch.randn(2, 3, 20)
+    with torch.no_grad():
+        reference.load_state_dict(reference_state_dict(ours))  # strict
+        torch.testing.assert_close(reference(x), ours(x), rtol=0, atol=1e-6)
+
+
+def test_a_folded_weight_exports_weight_normed() -> None:
+    folded, reference = parametrized("weight").eval(), hook_normed("weight").eval()
+    parametrize.remove_parametrizations(folded, "weight", leave_parametrized=True)
+    x = torch.randn(2, 3, 20)
+    with torch.no_grad():
+        reference.load_state_dict(reference_state_dict(folded, weight_normed={""}))  # "": the conv itself
+        torch.testing.assert_close(reference(x), folded(x), rtol=0, atol=1e-6)
+    with pytest.raises(RuntimeError, match="Missing key"):
+        reference.load_state_dict(reference_state_dict(folded))  # a plain weight, unless asked
