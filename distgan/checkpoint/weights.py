@@ -1,4 +1,5 @@
-"""A generator's weights out of any of distgan's outputs, and the exported file's format.
+"""A generator's weights out of any of distgan's outputs (a checkpoint's discriminators too), and
+the exported file's format.
 
 - a checkpoint (``format.py``): fp32 weights from a DDP ``state.pt``, or consolidated from the
   ZeRO partitions of a DeepSpeed run (DeepSpeed's ``zero_to_fp32``, imported only then, its

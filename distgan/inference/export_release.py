@@ -95,12 +95,13 @@ def _discriminator_file(fmt: str, cfg: Config, checkpoint: Checkpoint, generator
     discriminators.load_state_dict(engine_state_dict(checkpoint, ENGINES[1]))
     keys = discriminator_keys(fmt, cfg.model.discriminator)
     content: dict[str, Any] = {key: reference_state_dict(getattr(discriminators, kind)) for kind, key in keys}
-    d_parameters = [(f"{kind}.{name}", p) for kind, _ in keys for name, p in getattr(discriminators, kind).named_parameters()]
-    saved = ([ddp_engine_state(checkpoint, engine) for engine in ENGINES] if optimizer else [None, None])
-    content["optim_g"] = reference_optimizer(list(generator.named_parameters()), cfg.optim.generator,
-                                             saved[0] and saved[0]["optimizer"],
+    d_named = [(f"{kind}.{name}", p) for kind, _ in keys
+               for name, p in getattr(discriminators, kind).named_parameters()]
+    saved_g, saved_d = ((ddp_engine_state(checkpoint, engine)["optimizer"] for engine in ENGINES) if optimizer
+                        else (None, None))
+    content["optim_g"] = reference_optimizer(list(generator.named_parameters()), cfg.optim.generator, saved_g,
                                              [name for name, _ in generator.named_parameters()])
-    content["optim_d"] = reference_optimizer(d_parameters, cfg.optim.discriminator, saved[1] and saved[1]["optimizer"],
+    content["optim_d"] = reference_optimizer(d_named, cfg.optim.discriminator, saved_d,
                                              [name for name, _ in discriminators.named_parameters()])
     content["steps"] = checkpoint.step - 1
     content["epoch"] = int(checkpoint.trainer_state()["state"]["epoch"])

@@ -27,7 +27,8 @@ FORMATS = ("hifigan", "bigvgan")
 HIFIGAN_N_MELS = 80  # HiFi-GAN's Generator builds its input convolution for 80 bands
 HIFIGAN_DILATIONS = {"1": 3, "2": 2}  # dilations its ResBlock1 / ResBlock2 use, whatever the config lists
 HIFIGAN_D = {"periods": [2, 3, 5, 7, 11], "mpd_channels": [32, 128, 512, 1024, 1024],
-             "mpd_use_spectral_norm": False, "msd_scales": 3, "msd_channels": [128, 128, 256, 512, 1024, 1024, 1024]}
+             "mpd_use_spectral_norm": False, "msd_scales": 3,
+             "msd_channels": [128, 128, 256, 512, 1024, 1024, 1024]}
 BIGVGAN_MPD_WIDTHS = [32, 128, 512, 1024, 1024]  # times discriminator_channel_mult
 BIGVGAN_MRD_WIDTH = 32  # times mrd_channel_mult
 DIST_CONFIG = {"dist_backend": "nccl", "dist_url": "tcp://localhost:54321", "world_size": 1}
@@ -108,7 +109,8 @@ def discriminator_problems(fmt: str, cfg: DiscriminatorConfig) -> list[str]:
 def _generator_keys(cfg: GeneratorConfig) -> dict[str, Any]:
     return {"upsample_rates": cfg.upsample_rates, "upsample_kernel_sizes": cfg.upsample_kernel_sizes,
             "upsample_initial_channel": cfg.upsample_initial_channel,
-            "resblock_kernel_sizes": cfg.resblock_kernel_sizes, "resblock_dilation_sizes": cfg.resblock_dilation_sizes}
+            "resblock_kernel_sizes": cfg.resblock_kernel_sizes,
+            "resblock_dilation_sizes": cfg.resblock_dilation_sizes}
 
 
 def _bigvgan_keys(cfg: Config) -> dict[str, Any]:
@@ -147,5 +149,6 @@ def release_config(fmt: str, cfg: Config, world_size: int) -> dict[str, Any]:
     return config | {
         "segment_size": cfg.data.segment_samples, "num_mels": audio.n_mels, "num_freq": audio.n_fft // 2 + 1,
         "n_fft": audio.n_fft, "hop_size": audio.hop_length, "win_size": audio.win_length,
-        "sampling_rate": audio.sample_rate, "fmin": audio.fmin, "fmax": audio.fmax, "fmax_for_loss": audio.fmax_loss,
+        "sampling_rate": audio.sample_rate, "fmin": audio.fmin, "fmax": audio.fmax,
+        "fmax_for_loss": audio.fmax_loss,
         "num_workers": cfg.data.num_workers, "dist_config": DIST_CONFIG}

@@ -45,8 +45,8 @@ HIFIGAN_KEYS = {"resblock", "num_gpus", "batch_size", "learning_rate", "adam_b1"
                 "sampling_rate", "fmin", "fmax", "fmax_for_loss", "num_workers", "dist_config"}
 BIGVGAN_V2_KEYS = HIFIGAN_KEYS | {
     "use_tanh_at_final", "use_bias_at_final", "activation", "snake_logscale", "use_cqtd_instead_of_mrd",
-    "cqtd_filters", "cqtd_max_filters", "cqtd_filters_scale", "cqtd_dilations", "cqtd_hop_lengths", "cqtd_n_octaves",
-    "cqtd_bins_per_octaves", "mpd_reshapes", "use_spectral_norm", "discriminator_channel_mult",
+    "cqtd_filters", "cqtd_max_filters", "cqtd_filters_scale", "cqtd_dilations", "cqtd_hop_lengths",
+    "cqtd_n_octaves", "cqtd_bins_per_octaves", "mpd_reshapes", "use_spectral_norm", "discriminator_channel_mult",
     "use_multiscale_melloss", "lambda_melloss", "clip_grad_norm"}
 # configs/bigvgan_tiny.yaml with an MPD BigVGAN's code can build: its widths times 1/32.
 BIGVGAN_TINY = REPO_ROOT / "configs" / "bigvgan_tiny.yaml"
@@ -121,7 +121,8 @@ def test_formats_refuse_what_the_original_code_cannot_hold(tiny_run: Path, tmp_p
     out = tmp_path / "release"
     assert cli.main(["export", str(tiny_run), str(out), "--format", "hifigan", "--discriminator"]) == 2
     message = capsys.readouterr().out
-    assert "model.discriminator.mpd_channels=[8, 16, 32, 32], but HiFi-GAN's code has [32, 128, 512, 1024, 1024]" in message
+    assert ("model.discriminator.mpd_channels=[8, 16, 32, 32], but HiFi-GAN's code has "
+            "[32, 128, 512, 1024, 1024]") in message
     assert "msd_scales=2" in message and str(tiny_run) in message
     assert cli.main(["export", str(tiny_run), str(out), "--format", "bigvgan"]) == 2
     assert "model.generator.family=hifigan" in capsys.readouterr().out
@@ -148,7 +149,8 @@ def test_hifigan_discriminators_and_optimizer_load_into_the_original_code() -> N
     named = [(f"{kind}.{name}", p) for kind, _ in keys for name, p in getattr(ours, kind).named_parameters()]
     state = reference_optimizer(named, optim, optimizer.state_dict(), [name for name, _ in ours.named_parameters()])
     # As its train.py builds optim_d: MSD's parameters, then MPD's.
-    reference_named = [(f"{key}.{name}", p) for key in ("msd", "mpd") for name, p in references[key].named_parameters()]
+    reference_named = [(f"{key}.{name}", p) for key in ("msd", "mpd")
+                       for name, p in references[key].named_parameters()]
     assert_same_moments([state["state"][j] for j in range(len(reference_named))], reference_named, optimizer,
                         [item for kind, key in keys for item in our_named(getattr(ours, kind), f"{key}.")])
     torch.optim.AdamW([p for _, p in reference_named]).load_state_dict(state)
@@ -216,6 +218,16 @@ def test_bigvgan_release_loads_in_the_original_code(bigvgan_run: tuple[Path, dic
                         made["optimizers"]["discriminator"], our_named(d.cqtd, "mrd.") + our_named(d.mpd, "mpd."))
     # Its ExponentialLR resumes from the exported groups (it needs their initial_lr).
     torch.optim.lr_scheduler.ExponentialLR(optim_d, gamma=h.lr_decay, last_epoch=saved["epoch"])
+
+    # Without --optimizer: the same file with fresh optimizers, which its train.py loads all the same.
+    notes: list[str] = []
+    export_release(run, tmp_path / "fresh", "bigvgan", discriminator=True, report=notes.append)
+    fresh = torch.load(tmp_path / "fresh" / "bigvgan_discriminator_optimizer.pt", weights_only=True)
+    assert fresh["optim_g"]["state"] == fresh["optim_d"]["state"] == {}
+    assert fresh["optim_g"]["param_groups"][0]["initial_lr"] == h.learning_rate
+    torch.optim.AdamW(itertools.chain(cqtd.parameters(), mpd.parameters())).load_state_dict(fresh["optim_d"])
+    assert notes == ["bigvgan_discriminator_optimizer.pt: optim_g and optim_d are fresh AdamW states "
+                     "(pass --optimizer for the run's)"]
 
 
 def test_zero_checkpoints_export_weights_but_not_optimizers(bigvgan_run: tuple[Path, dict], tmp_path: Path,
