@@ -168,8 +168,11 @@ def _deepspeed_launch(cfg: Config) -> bool:
 
 
 def _check_parts(source: InitSource, cfg: Config) -> None:
-    """The source holds what the config asks to take from it."""
+    """The source holds what the config asks to take from it, and the launch can take it."""
     train, where = cfg.train, source.path
+    if train.init_optimizers and _deepspeed_launch(cfg):
+        raise _error(where, "train.init_optimizers works under DDP and in one process; DeepSpeed ZeRO keeps the "
+                     "Adam moments flat and partitioned, so start with fresh ones (train.init_optimizers=false)")
     if source.export is not None and (train.init_discriminator or train.init_optimizers):
         raise _error(where, "an export holds the generator only; set train.init_discriminator=false and "
                      "train.init_optimizers=false, or name the run directory it was exported from")
@@ -178,12 +181,8 @@ def _check_parts(source: InitSource, cfg: Config) -> None:
         raise _error(where, f"{source.release.generator.name} has no discriminator file beside it (do_XXXXXXXX "
                      "of the same step, or bigvgan_discriminator_optimizer.pt): set train.init_discriminator=false "
                      "and train.init_optimizers=false to fine-tune it with a fresh discriminator")
-    if not train.init_optimizers:
-        return
-    if _deepspeed_launch(cfg):
-        raise _error(where, "train.init_optimizers works under DDP and in one process; DeepSpeed ZeRO keeps the "
-                     "Adam moments flat and partitioned, so start with fresh ones (train.init_optimizers=false)")
-    if source.checkpoint is not None and not (source.checkpoint.path / ENGINES[0] / DDP_STATE).is_file():
+    if train.init_optimizers and source.checkpoint is not None \
+            and not (source.checkpoint.path / ENGINES[0] / DDP_STATE).is_file():
         raise _error(where, "its optimizer state is DeepSpeed's, partitioned per rank: it can resume that run "
                      "but not initialise another (set train.init_optimizers=false)")
 
