@@ -31,7 +31,12 @@ def checkpoint_config(checkpoint: Checkpoint) -> Config:
 
 def generator_state_dict(checkpoint: Checkpoint) -> dict[str, torch.Tensor]:
     """Full fp32 generator weights (weight norm still in place), consolidating ZeRO partitions."""
-    folder = checkpoint.path / ENGINES[0]
+    return model_state_dict(checkpoint, ENGINES[0])
+
+
+def model_state_dict(checkpoint: Checkpoint, engine: str) -> dict[str, torch.Tensor]:
+    """Full fp32 weights of one of ``ENGINES`` (fine-tuning also takes the discriminator's)."""
+    folder = checkpoint.path / engine
     if (folder / DDP_STATE).is_file():
         state = load_file(folder / DDP_STATE)["model"]
     else:

@@ -29,12 +29,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from distgan.checkpoint.files import deepspeed_records, load_file, weights_only_loads
+from distgan.checkpoint.files import load_file
 from distgan.checkpoint.format import (
     CONFIG,
     DDP_STATE,
     ENGINES,
-    ZERO_TAG,
     Checkpoint,
     CheckpointProblem,
     checkpoint_dir,
@@ -51,7 +50,7 @@ from distgan.checkpoint.releases import (
     read_generator,
     second_set_kind,
 )
-from distgan.checkpoint.weights import EXPORT_CONFIG_KEY, EXPORT_SUFFIX, checkpoint_config
+from distgan.checkpoint.weights import EXPORT_CONFIG_KEY, EXPORT_SUFFIX, checkpoint_config, model_state_dict
 from distgan.config import AudioConfig, Config, ConfigError, GeneratorConfig, from_dict
 from distgan.distributed import ProcessInfo
 from distgan.models.reference_weights import load_reference_state_dict, map_reference_state_dict
@@ -203,27 +202,14 @@ def check_init_from(cfg: Config, run_dir: Path) -> None:
                      + "; ".join(differences) + ". Change the config to match, or start from other weights")
 
 
-def _engine_state(checkpoint: Checkpoint, engine: str) -> dict[str, Any]:
-    """An engine folder's fp32 weights (ZeRO partitions consolidated) and, from DDP, its optimizer."""
-    folder = checkpoint.path / engine
-    if (folder / DDP_STATE).is_file():
-        state = load_file(folder / DDP_STATE)
-        return {"model": state["model"], "optimizer": state["optimizer"]}
-    from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
-
-    with weights_only_loads(deepspeed_records()):
-        return {"model": get_fp32_state_dict_from_zero_checkpoint(str(folder), tag=ZERO_TAG)}
-
-
 def _load_checkpoint(source: InitSource, cfg: Config, models: dict[str, nn.Module], state: InitialState) -> None:
     problem = content_problem(source.checkpoint)
     if problem is not None:
         raise _error(source.path, str(problem))
     for name, model in models.items():
-        saved = _engine_state(source.checkpoint, name)
-        model.load_state_dict({key: value.float() for key, value in saved["model"].items()})
-        if cfg.train.init_optimizers:
-            state.optimizer_states[name] = ("distgan", saved["optimizer"])
+        model.load_state_dict(model_state_dict(source.checkpoint, name))
+        if cfg.train.init_optimizers:  # a DDP checkpoint (_check_parts refused DeepSpeed's)
+            state.optimizer_states[name] = ("distgan", load_file(source.checkpoint.path / name / DDP_STATE)["optimizer"])
 
 
 def _load_release(source: InitSource, cfg: Config, models: dict[str, nn.Module], state: InitialState) -> None:
