@@ -91,7 +91,7 @@ class InitialState:
         load_initial_optimizers(self.optimizer_states, engines, info, str(self.source.path))
         if info.is_main:
             fresh = "" if "discriminator" in self.parts else "; the discriminator starts fresh"
-            moments = ", with their optimizer states" if self.optimizer_states else ""
+            moments = " (and Adam moments)" if self.optimizer_states else ""
             print(f"[distgan] initialised the {' and '.join(self.parts)}{moments} from {self.source.describe()}"
                   f"{fresh} (step 0)", flush=True)
 
