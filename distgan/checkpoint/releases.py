@@ -154,8 +154,9 @@ def read_discriminator(release: Release) -> dict[str, Any]:
                            "only: set train.init_discriminator=false to train a fresh discriminator")
     kind = second_set_kind(release)
     content = load_file(release.discriminator)
-    stored = "cqtd" if kind == "cqtd" and isinstance(content, dict) and "cqtd" in content else \
-        "mrd" if kind == "cqtd" else kind
+    stored = kind
+    if kind == "cqtd" and not (isinstance(content, dict) and "cqtd" in content):
+        stored = "mrd"  # BigVGAN's train.py keeps the name "mrd" for whichever second set it trains
     _require(content, release.discriminator, ("mpd", stored))
     found = {"mpd": _tensors(content["mpd"], release.discriminator, "mpd"),
              kind: _tensors(content[stored], release.discriminator, stored)}
