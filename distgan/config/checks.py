@@ -149,6 +149,9 @@ def _check_loop(cfg: Config) -> None:
     _need(train.max_steps >= 0, "train.max_steps must be >= 0")
     _need(train.d_steps_per_g >= 1, "train.d_steps_per_g must be at least 1")
     _need(train.mel_only_steps >= 0, "train.mel_only_steps must be >= 0")
+    _need(train.d_warmup_steps >= 0, "train.d_warmup_steps must be >= 0")
+    _need(bool(train.init_from) or not (train.init_discriminator or train.init_optimizers),
+          "train.init_discriminator and train.init_optimizers take weights from train.init_from, which is not set")
     _need(train.grad_accum >= 1, "train.grad_accum must be at least 1")
     _need(log.every_steps >= 1, "log.every_steps must be at least 1")
     _need(log.val_every_steps >= 0, "log.val_every_steps must be >= 0 (0 disables)")

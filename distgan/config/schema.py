@@ -198,7 +198,16 @@ class TrainConfig:
     d_steps_per_g: int = 1
     # Steps at the start during which only the generator trains, on the mel loss alone.
     mel_only_steps: int = 0
+    # Then steps during which only the discriminator trains, against the frozen generator (a fresh
+    # D catches up with a pretrained G before G's adversarial loss switches on; see train/step.py).
+    d_warmup_steps: int = 0
     grad_accum: int = 1
+    # Fine-tuning: start a new run (step 0, fresh data order and schedule) from these weights: a
+    # distgan run dir, checkpoint or export, or a HiFi-GAN / BigVGAN checkpoint (train/init_from.py).
+    init_from: str | None = None
+    # Also take the discriminator from init_from (else a fresh one), and the Adam moments (DDP only).
+    init_discriminator: bool = False
+    init_optimizers: bool = False
 
 
 @dataclass

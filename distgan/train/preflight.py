@@ -4,6 +4,8 @@ and leaves nothing behind, instead of failing after a rendezvous with a tracebac
 - the run directory: a folder (or nothing yet), and, when it holds checkpoints, trained with a
   config whose model and audio settings match this one (else loading fails with a page of
   "size mismatch" lines);
+- ``train.init_from``: the weights it names exist and were trained with this config's mel and
+  layout settings (``init_from.py``);
 - the data: the shards ``data.shards`` and ``data.val_shards`` name exist, and their index's
   sample rate is ``audio.sample_rate``.
 """
@@ -16,6 +18,7 @@ from typing import Any
 from distgan.checkpoint.format import CONFIG, complete_checkpoints
 from distgan.config import Config, ConfigError, config_from_yaml_text, to_dict
 from distgan.data.shards import ShardSet, resolve_shards
+from distgan.train.init_from import check_init_from
 
 # Settings a checkpoint's weights are bound to.
 SHAPE_SECTIONS = ("model", "audio")
@@ -26,6 +29,7 @@ def check_run(cfg: Config, run_dir: Path) -> None:
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"--run-dir {run_dir} is a file, not a folder")
     check_checkpoint_config(cfg, run_dir)
+    check_init_from(cfg, run_dir)
     if cfg.data.shards:
         check_rate(_resolve(cfg, cfg.data.shards, "train", "data.shards"), cfg, "the training shards")
     if cfg.data.val_shards:

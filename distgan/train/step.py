@@ -5,10 +5,14 @@ logging, checkpoints are ``trainer.py``'s). Per step, on ``train.grad_accum`` mi
 
 1. unless G is still in its mel-only warm-up (``train.mel_only_steps``), D learns real vs.
    generated audio, the generated audio detached;
-2. every ``train.d_steps_per_g``-th step (and every warm-up step), G learns from the mel loss
+2. every ``train.d_steps_per_g``-th step (and every mel-only step), G learns from the mel loss
    (``loss.mel``: single- or multi-scale, ``distgan.mel_loss``), plus, after the warm-up, the
    adversarial and feature-matching losses through D, which is frozen and called unwrapped
    (``ModelEngine.frozen``).
+
+The two warm-ups follow each other: steps ``[0, mel_only_steps)`` train G alone on the mel loss,
+the next ``train.d_warmup_steps`` train D alone against that G, frozen (a fresh discriminator
+learns to judge a pretrained generator before its gradients reach it), then both train.
 
 With one micro-batch, G's forward is shared by both halves (as HiFi-GAN does); with more, the G
 half recomputes it rather than holding every graph. Logged losses are means over micro-batches.
@@ -52,7 +56,9 @@ class GANStep:
     def __call__(self, waves: list[torch.Tensor], step: int) -> tuple[Values, bool]:
         """Losses, gradient norms and loss scales of step ``step``; True when an update was skipped."""
         train_d = step >= self.cfg.train.mel_only_steps
-        train_g = not train_d or step % self.cfg.train.d_steps_per_g == 0
+        # D-only warm-up after the mel-only one: G runs (no gradient) but neither trains nor steps.
+        d_only = train_d and step < self.cfg.train.mel_only_steps + self.cfg.train.d_warmup_steps
+        train_g = not d_only and (not train_d or step % self.cfg.train.d_steps_per_g == 0)
         mels = [self.mel_input(w) for w in waves]
         values: Values = {}
         self._skipped = False

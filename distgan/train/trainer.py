@@ -38,6 +38,7 @@ from distgan.models.build import build_discriminators, build_generator
 from distgan.train import corpus
 from distgan.train.checkpoint import CheckpointWriter, reject, rng_state, set_rng_state, weight_fingerprint
 from distgan.train.engine import build_engines
+from distgan.train.init_from import load_initial_weights
 from distgan.train.lock import RunDirBusy, RunDirLock
 from distgan.train.logger import MetricLogger
 from distgan.train.peers import RollCall
@@ -123,6 +124,8 @@ class Trainer:
         seed_everything(cfg.train.seed)
         generator = build_generator(cfg.model.generator, cfg.audio.n_mels)
         discriminator = build_discriminators(cfg.model.discriminator, cfg.audio.sample_rate)
+        # Fine-tuning (train.init_from): weights into the plain modules, before any engine wraps them.
+        self.initial = load_initial_weights(cfg, self.run_dir, generator, discriminator)
         self.g, self.d, self.info = build_engines(cfg, generator, discriminator)
         info = self.info
         mode = (f"DeepSpeed ZeRO-{info.deepspeed_stage}" if info.deepspeed_stage is not None
@@ -154,6 +157,8 @@ class Trainer:
         self.state = TrainState()
         self.resumed_from: Checkpoint | None = None
         self._resume()
+        if self.initial is not None and self.resumed_from is None:  # Adam moments go into the engines' optimizers
+            self.initial.finish((self.g, self.d), info)
         if info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(dump_config(cfg))
