@@ -34,12 +34,13 @@ from distgan.checkpoint.format import (
 from distgan.config import Config, dump_config
 from distgan.data.stream import COUNTER_NAMES
 from distgan.mel import MelSpectrogram
-from distgan.models.build import build_discriminators, build_generator
+from distgan.models.build import build_models
 from distgan.train import corpus
 from distgan.train.checkpoint import CheckpointWriter, reject, rng_state, set_rng_state, weight_fingerprint
 from distgan.train.engine import build_engines
 from distgan.train.lock import RunDirBusy, RunDirLock
 from distgan.train.logger import MetricLogger
+from distgan.train.noise_validation import NoiseValidator
 from distgan.train.peers import RollCall
 from distgan.train.schedule import learning_rate
 from distgan.train.step import GANStep
@@ -121,9 +122,7 @@ class Trainer:
         self.phase_timer = phase_timer
         # Same seed on every rank: both models start identical everywhere.
         seed_everything(cfg.train.seed)
-        generator = build_generator(cfg.model.generator, cfg.audio.n_mels)
-        discriminator = build_discriminators(cfg.model.discriminator, cfg.audio.sample_rate)
-        self.g, self.d, self.info = build_engines(cfg, generator, discriminator)
+        self.g, self.d, self.info = build_engines(cfg, *build_models(cfg.model, cfg.audio))
         info = self.info
         mode = (f"DeepSpeed ZeRO-{info.deepspeed_stage}" if info.deepspeed_stage is not None
                 else "DDP" if info.world_size > 1 else "single process")
@@ -161,8 +160,9 @@ class Trainer:
         self.corpus = corpus.corpus_spec(cfg, info)
         self.data = corpus.train_loader(cfg, info, self.corpus, self.state.epoch, self.state.batch_in_epoch)
         self.batches_per_epoch = self.data.batches_per_epoch
-        self.validator = Validator(cfg, info, corpus.validation_clips(cfg, info, self.corpus),
-                                   self.mel_input, self.mel_loss)
+        clips = corpus.validation_clips(cfg, info, self.corpus)
+        self.validator = (NoiseValidator(cfg, info, clips, self.mel_input) if cfg.model.generator.family == "wavegan"
+                          else Validator(cfg, info, clips, self.mel_input, self.mel_loss))
         keys = LOSS_KEYS + ["grad_norm/g", "grad_norm/d", "lr/g", "lr/d", "perf/steps_per_second",
                             "perf/audio_seconds_per_second", "perf/data_wait_fraction", "perf/peak_memory_mb"]
         if cfg.train.precision == "fp16":
@@ -264,6 +264,9 @@ class Trainer:
         stop = False
         batches = self._batches()
         try:
+            if self.state.step == 0 and self.validator.validates_at_start:
+                with self._phase("validation"):
+                    self.validator.run(self.g, self.logger, 0)
             while self.state.step < max_steps and not stop:
                 with self._phase("step"):
                     if not self._step(batches):
@@ -366,6 +369,8 @@ class Trainer:
             values[f"lr/{engine.name[0]}"] = lr * self.state.lr_scale
         waves = [b["audio"].to(self.info.device, non_blocking=True) for b in micro_batches]
         step_values, skipped = self.gan_step(waves, self.state.step)
+        for engine in (self.g, self.d):
+            engine.settle_running_stats()  # dist.batchnorm=local: the ranks' mean (sync_batchnorm.py)
         self.state.consecutive_skips = self.state.consecutive_skips + 1 if skipped else 0
         return values | step_values
 
