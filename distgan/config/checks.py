@@ -104,10 +104,6 @@ def _check_wavegan(cfg: Config) -> None:
     _need(cfg.data.segment_samples == length,
           f"data.segment_samples={cfg.data.segment_samples} must equal the wavegan generator's output length "
           f"{length} (model.wavegan.initial_length={w.initial_length} x upsample_strides {w.upsample_strides})")
-    for _ in w.discriminator_channels:
-        length = (length + 2 * (w.kernel_size // 2) - w.kernel_size) // w.discriminator_stride + 1
-    _need(length >= 1, "model.wavegan: the discriminator's strided convolutions leave no samples of "
-          f"{w.output_samples()}; use fewer discriminator_channels or a smaller discriminator_stride")
 
 
 def _check_generator(cfg: Config) -> None:
