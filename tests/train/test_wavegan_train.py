@@ -13,6 +13,7 @@ import soundfile
 from distgan.cli import _parse
 from distgan.commands import sample
 from distgan.data.prepare import PrepareOptions, prepare_corpus
+from distgan.inference.export import export_generator
 from tests.conftest import LJSPEECH_MINI
 from tests.train.helpers import REPO_ROOT, read_events, run_distgan, scalars, train_args
 
@@ -67,3 +68,5 @@ def test_sample_writes_clips_from_noise(tiny_run: Path, tmp_path: Path, capsys) 
     assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))  # same seed, same clips
     assert not np.array_equal(first[0], other[0]) and not np.array_equal(first[0], first[1])
     assert all(0.001 < np.sqrt(np.mean(clip**2)) < 1 for clip in first)
+    with pytest.raises(ValueError, match="is a wavegan run: its generator turns noise into audio"):
+        export_generator(tiny_run, tmp_path / "g.safetensors")  # and so does distgan synthesize
