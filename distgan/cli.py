@@ -19,6 +19,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("demo",): ("distgan.commands.demo", "train configs/tiny.yaml on the built-in corpus for a few minutes"),
     ("export",): ("distgan.commands.export", "a run's generator as fp32 safetensors, or in HiFi-GAN's/BigVGAN's release format"),
     ("synthesize",): ("distgan.commands.synthesize", "turn wav files or mel tensors into audio"),
+    ("sample",): ("distgan.commands.sample", "write clips from noise with a wavegan run's generator"),
     ("evaluate",): ("distgan.commands.evaluate", "score copy-synthesis against real audio"),
     ("bench", "data"): ("distgan.commands.bench_data", "streaming pipeline vs. a file-list loader"),
     ("bench", "step"): ("distgan.commands.bench_step", "distgan's training step vs. a plain PyTorch loop"),

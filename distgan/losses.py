@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 
 ADVERSARIAL_KINDS = ("lsgan", "hinge", "bce")
+# G's side may also be "mse": (1 - sigmoid(f))^2, against a D trained with bce (loss.generator_adversarial).
+GENERATOR_KINDS = (*ADVERSARIAL_KINDS, "mse")
 
 
 def _total(terms: list[torch.Tensor]) -> torch.Tensor:
@@ -65,8 +67,10 @@ def discriminator_adversarial_loss(
 
 
 def generator_adversarial_loss(fake_logits: Sequence[torch.Tensor], kind: str) -> torch.Tensor:
-    """G's adversarial loss, a scalar: lsgan ``(1 - f)^2``, hinge ``-f``, bce non-saturating ``BCE(f, 1)``."""
-    _check_kind(kind)
+    """G's adversarial loss, a scalar: lsgan ``(1 - f)^2``, hinge ``-f``, bce non-saturating ``BCE(f, 1)``,
+    mse ``(1 - sigmoid(f))^2`` (D's probability against the real label)."""
+    if kind not in GENERATOR_KINDS:
+        raise ValueError(f"unknown generator adversarial loss {kind!r}; expected one of {list(GENERATOR_KINDS)}")
     terms = []
     for logits in fake_logits:
         logits = logits.float()
@@ -74,6 +78,8 @@ def generator_adversarial_loss(fake_logits: Sequence[torch.Tensor], kind: str) -
             terms.append((1.0 - logits).square().mean())
         elif kind == "hinge":
             terms.append(-logits.mean())
+        elif kind == "mse":
+            terms.append((1.0 - torch.sigmoid(logits)).square().mean())
         else:
             terms.append(F.softplus(-logits).mean())
     return _total(terms)

@@ -109,3 +109,14 @@ def test_unknown_kind_is_rejected() -> None:
         generator_adversarial_loss([torch.zeros(1, 1)], "wasserstein")
     with pytest.raises(ValueError, match="wasserstein"):
         discriminator_adversarial_loss([torch.zeros(1, 1)], [torch.zeros(1, 1)], "wasserstein")
+
+
+def test_generator_mse_compares_d_probability_with_the_real_label() -> None:
+    # sigmoid(0) = 1/2 and sigmoid(log 3) = 3/4: (1 - p)^2 averaged per sub-discriminator, then summed.
+    fake = [torch.tensor([[0.0], [math.log(3.0)]])]
+    assert generator_adversarial_loss(fake, "mse").item() == pytest.approx((0.25 + 0.0625) / 2)
+    assert generator_adversarial_loss([torch.tensor([[40.0]])], "mse").item() == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="unknown generator adversarial loss 'mae'"):
+        generator_adversarial_loss(fake, "mae")
+    with pytest.raises(ValueError, match="unknown adversarial loss 'mse'"):
+        discriminator_adversarial_loss(fake, fake, "mse")

@@ -34,11 +34,12 @@ from distgan.config.schema import (
     OptimizerConfig,
     SyntheticConfig,
     TrainConfig,
+    WaveGANConfig,
 )
 
 __all__ = [
     "DISCRIMINATOR_KINDS", "QUALITY_METRICS", "AudioConfig", "CheckpointConfig", "Config", "ConfigError",
     "DataConfig", "DiscriminatorConfig", "DistConfig", "FaultConfig", "GeneratorConfig", "LogConfig",
     "LossConfig", "ModelConfig", "MultiScaleMelConfig", "OptimConfig", "OptimizerConfig", "SyntheticConfig",
-    "TrainConfig", "config_from_yaml_text", "dump_config", "from_dict", "iter_fields", "load_config", "to_dict", "validate",
+    "TrainConfig", "WaveGANConfig", "config_from_yaml_text", "dump_config", "from_dict", "iter_fields", "load_config", "to_dict", "validate",
 ]

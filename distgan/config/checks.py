@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from distgan.config.schema import (
@@ -9,12 +10,18 @@ from distgan.config.schema import (
     Config,
     ConfigError,
     DiscriminatorConfig,
+    DistConfig,
     GeneratorConfig,
+    LogConfig,
+    LossConfig,
     OptimizerConfig,
+    WaveGANConfig,
 )
 
 # GeneratorConfig fields that only BigVGAN's generator reads.
 BIGVGAN_ONLY = ("activation", "snake_logscale", "use_tanh_at_final", "use_bias_at_final")
+# LossConfig fields that only the mel-to-wave families read.
+VOCODER_LOSSES = ("fm_weight", "mel_weight", "mel", "multiscale_mel")
 # Lowest CQT bin of nnAudio's CQT2010v2 (its default fmin, which BigVGAN keeps), Hz.
 CQT_FMIN = 32.70
 
@@ -47,9 +54,56 @@ def _check_audio(cfg: Config) -> None:
 
 
 def _check_model(cfg: Config) -> None:
+    _check_family_fields(cfg)
+    _check_losses(cfg)
+    if cfg.model.generator.family == "wavegan":
+        _check_wavegan(cfg)
+        return
     _check_generator(cfg)
     _check_discriminators(cfg)
-    _check_losses(cfg)
+
+
+def _changed(section: object, default: object, names: tuple[str, ...] | None = None) -> list[str]:
+    """The fields of ``section`` (all, or ``names``) that differ from their defaults in ``default``."""
+    names = names or tuple(f.name for f in dataclasses.fields(section))  # type: ignore[arg-type]
+    return [name for name in names if getattr(section, name) != getattr(default, name)]
+
+
+def _check_family_fields(cfg: Config) -> None:
+    """A setting changed for a family that does not read it would silently do nothing: refuse it."""
+    family = cfg.model.generator.family
+    if family == "wavegan":
+        unused = [f"model.generator.{n}" for n in _changed(cfg.model.generator, GeneratorConfig()) if n != "family"]
+        unused += [f"model.discriminator.{n}" for n in _changed(cfg.model.discriminator, DiscriminatorConfig())]
+        unused += [f"loss.{n}" for n in _changed(cfg.loss, LossConfig(), VOCODER_LOSSES)]
+        unused += ["train.mel_only_steps"] if cfg.train.mel_only_steps else []
+        unused += ["log.val_metrics"] if cfg.log.val_metrics not in ([], LogConfig().val_metrics) else []
+        _need(not unused, f"{', '.join(unused)}: only mel-to-wave vocoders read these (a wavegan generator takes "
+              "noise: no mel loss, no feature matching, no copy-synthesis metrics); remove them")
+        return
+    unused = [f"model.wavegan.{n}" for n in _changed(cfg.model.wavegan, WaveGANConfig())]
+    unused += ["log.val_generated_clips"] if cfg.log.val_generated_clips != LogConfig().val_generated_clips else []
+    unused += ["dist.batchnorm"] if cfg.dist.batchnorm != DistConfig().batchnorm else []
+    _need(not unused, f"{', '.join(unused)} only applies to model.generator.family: wavegan (this generator is "
+          f"{family}, which has no BatchNorm and takes a mel spectrogram)")
+
+
+def _check_wavegan(cfg: Config) -> None:
+    w = cfg.model.wavegan
+    for name in ("latent_dim", "initial_length", "kernel_size", "discriminator_stride"):
+        _need(getattr(w, name) >= 1, f"model.wavegan.{name} must be at least 1, got {getattr(w, name)}")
+    _need(len(w.generator_channels) == len(w.upsample_strides) + 1,
+          f"model.wavegan.generator_channels needs one entry more than upsample_strides (the dense layer's "
+          f"channels, then one per stage): got {len(w.generator_channels)} and {len(w.upsample_strides)}")
+    _need(w.upsample_strides and all(s >= 1 for s in w.upsample_strides),
+          "model.wavegan.upsample_strides: at least one stage, each stride at least 1")
+    _need(all(c >= 1 for c in w.generator_channels + w.discriminator_channels) and w.discriminator_channels,
+          "model.wavegan.generator_channels and discriminator_channels: positive, and at least one convolution in D")
+    _need(w.leaky_relu_slope >= 0, f"model.wavegan.leaky_relu_slope must be >= 0, got {w.leaky_relu_slope}")
+    length = w.output_samples()
+    _need(cfg.data.segment_samples == length,
+          f"data.segment_samples={cfg.data.segment_samples} must equal the wavegan generator's output length "
+          f"{length} (model.wavegan.initial_length={w.initial_length} x upsample_strides {w.upsample_strides})")
 
 
 def _check_generator(cfg: Config) -> None:
@@ -111,6 +165,9 @@ def _check_losses(cfg: Config) -> None:
     loss, ms = cfg.loss, cfg.loss.multiscale_mel
     for name in ("adv_weight", "fm_weight", "mel_weight"):
         _need(getattr(loss, name) >= 0, f"loss.{name} must be >= 0, got {getattr(loss, name)}")
+    _need(loss.generator_adversarial != "mse" or loss.adversarial == "bce",
+          f"loss.generator_adversarial=mse compares D's probability (a sigmoid of its logit) with the real label, "
+          f"which needs a discriminator trained with loss.adversarial=bce, not {loss.adversarial}")
     if loss.mel != "multiscale":
         return
     _need(len(ms.n_mels) == len(ms.window_lengths) >= 1,
@@ -157,6 +214,8 @@ def _check_loop(cfg: Config) -> None:
     _need(log.val_every_steps >= 0, "log.val_every_steps must be >= 0 (0 disables)")
     _need(log.val_every_minutes >= 0, "log.val_every_minutes must be >= 0 (0 disables)")
     _need(log.val_clips >= 0, "log.val_clips must be >= 0")
+    _need(log.val_generated_clips >= 2, f"log.val_generated_clips must be at least 2 (a spread needs a pair), "
+          f"got {log.val_generated_clips}")
     unknown = [name for name in log.val_metrics if name not in QUALITY_METRICS]
     _need(not unknown, f"log.val_metrics: unknown metrics {unknown}; choose from {list(QUALITY_METRICS)}")
     _need(cfg.checkpoint.every_steps >= 0, "checkpoint.every_steps must be >= 0 (0: only at the end)")

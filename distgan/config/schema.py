@@ -35,12 +35,13 @@ class AudioConfig:
 
 @dataclass
 class GeneratorConfig:
-    """HiFi-GAN or BigVGAN generator; the defaults are HiFi-GAN V1. ``prod(upsample_rates)`` must equal
+    """HiFi-GAN or BigVGAN generator (``wavegan``: the noise-to-waveform family, shaped by
+    ``WaveGANConfig``, which reads none of these fields); the defaults are HiFi-GAN V1. ``prod(upsample_rates)`` must equal
     the hop length. Both families share the layout fields (BigVGAN's AMP blocks take the residual
     blocks' place); ``activation`` to ``use_bias_at_final`` are BigVGAN's alone (``checks.py`` refuses
     them changed under ``family: hifigan``, where they would silently do nothing)."""
 
-    family: Literal["hifigan", "bigvgan"] = "hifigan"
+    family: Literal["hifigan", "bigvgan", "wavegan"] = "hifigan"
     upsample_rates: list[int] = field(default_factory=lambda: [8, 8, 2, 2])
     upsample_kernel_sizes: list[int] = field(default_factory=lambda: [16, 16, 4, 4])
     upsample_initial_channel: int = 512
@@ -101,9 +102,39 @@ class DiscriminatorConfig:
 
 
 @dataclass
+class WaveGANConfig:
+    """The noise-to-waveform GAN (``model.generator.family: wavegan``; WaveGAN, Donahue et al. 2019).
+
+    G: noise ``[B, latent_dim]`` -> dense -> ``[B, generator_channels[0], initial_length]`` ->
+    one transposed convolution (stride ``upsample_strides[i]``) + BatchNorm + Tanh per stage ->
+    convolution + tanh -> ``[B, 1, initial_length * prod(upsample_strides)]``, which must equal
+    ``data.segment_samples``. D: strided convolutions (BatchNorm from the second on, LeakyReLU),
+    flatten, dense -> one logit. The defaults are full size: 16384 samples, about 1 s at 16 kHz.
+    """
+
+    latent_dim: int = 100
+    initial_length: int = 16
+    # Channels after the dense layer, then after each transposed-convolution stage.
+    generator_channels: list[int] = field(default_factory=lambda: [1024, 512, 256, 128, 64, 32])
+    upsample_strides: list[int] = field(default_factory=lambda: [4, 4, 4, 4, 4])
+    kernel_size: int = 25
+    discriminator_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024])
+    discriminator_stride: int = 4
+    leaky_relu_slope: float = 0.2
+
+    def output_samples(self) -> int:
+        """Length of every generated clip (the product of the stage strides times the first length)."""
+        length = self.initial_length
+        for stride in self.upsample_strides:
+            length *= stride
+        return length
+
+
+@dataclass
 class ModelConfig:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    wavegan: WaveGANConfig = field(default_factory=WaveGANConfig)
 
 
 @dataclass
@@ -126,6 +157,10 @@ class LossConfig:
     """
 
     adversarial: Literal["lsgan", "hinge", "bce"] = "lsgan"
+    # G's side: "same" is the generator counterpart of ``adversarial`` (bce: non-saturating);
+    # "mse" is the mean-squared error between D's probability sigmoid(D(G(z))) and the real label 1
+    # (the WaveGAN recipes' formulation; needs ``adversarial: bce``).
+    generator_adversarial: Literal["same", "mse"] = "same"
     adv_weight: float = 1.0
     fm_weight: float = 2.0
     mel_weight: float = 45.0
@@ -218,6 +253,9 @@ class LogConfig:
     # Also validate every this many minutes of training (0: off); for runs bounded by time.
     val_every_minutes: float = 0.0
     val_clips: int = 4
+    # wavegan: clips generated from fixed noise at each validation for val/frechet_mel and
+    # val/pairwise_distance_ratio (the first ``val_clips`` of them are written as audio).
+    val_generated_clips: int = 32
     # Quality metrics computed on the validation clips at each validation (rank 0), from
     # distgan.evaluation.metrics.METRICS; the f0 metrics (pYIN) cost ~0.5 s per clip.
     # A plain install computes mrstft; pesq and stoi need the eval extra (pip install -e ".[eval]").
@@ -257,6 +295,10 @@ class DistConfig:
     # How long a collective may wait for a rank before it fails (NCCL: how long survivors of a lost
     # node wait); a step's collectives take milliseconds, so minutes are only for stragglers.
     timeout_minutes: float = 10.0
+    # BatchNorm under data parallelism (models that have it: wavegan). "sync": batch statistics over
+    # every rank's slice (one batch, as on one device); "local": each rank's own slice, the running
+    # estimates averaged over ranks after each step (train/sync_batchnorm.py).
+    batchnorm: Literal["sync", "local"] = "sync"
 
 
 @dataclass

@@ -47,6 +47,9 @@ def load_checkpoint_generator(path: str | Path) -> tuple[Generator, Config, int]
     run directory (its newest complete checkpoint) or a checkpoint folder."""
     checkpoint = resolve_checkpoint(path)
     cfg = checkpoint_config(checkpoint)
+    if cfg.model.generator.family == "wavegan":
+        raise ValueError(f"{checkpoint.path} is a wavegan run: its generator turns noise into audio, not a mel "
+                         "spectrogram (distgan sample writes clips from it)")
     generator = build_generator(cfg.model.generator, cfg.audio.n_mels)
     generator.load_state_dict(generator_state_dict(checkpoint))
     return generator, cfg, checkpoint.step

@@ -21,6 +21,7 @@ from distgan.checkpoint.format import DDP_STATE
 from distgan.config import Config, OptimizerConfig
 from distgan.distributed import ProcessInfo
 from distgan.train.engine import DTYPES, ModelEngine, StepResult, make_optimizer, process_group_kwargs
+from distgan.train.sync_batchnorm import has_batchnorm
 
 
 class DDPEngine(ModelEngine):
@@ -102,9 +103,13 @@ class DDPEngine(ModelEngine):
 def build_ddp_engines(cfg: Config, generator: nn.Module, discriminator: nn.Module
                       ) -> tuple[DDPEngine, DDPEngine, ProcessInfo]:
     from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
 
-    accelerator = Accelerator(mixed_precision="no", cpu=not torch.cuda.is_available(),
-                              kwargs_handlers=process_group_kwargs(cfg))
+    handlers = process_group_kwargs(cfg)
+    if has_batchnorm(generator) or has_batchnorm(discriminator):
+        # Rank 0's BatchNorm buffers copied over every rank's before each forward: see sync_batchnorm.
+        handlers.append(DistributedDataParallelKwargs(broadcast_buffers=False))
+    accelerator = Accelerator(mixed_precision="no", cpu=not torch.cuda.is_available(), kwargs_handlers=handlers)
     engines = [
         DDPEngine(name, model, accelerator.prepare_model(model), optim, cfg.train.precision, accelerator.device,
                   cfg.train.grad_accum)

@@ -52,6 +52,7 @@ from torch import nn
 
 from distgan.config import Config, OptimizerConfig
 from distgan.distributed import ProcessInfo
+from distgan.train.sync_batchnorm import average_running_stats, convert_batchnorm, has_batchnorm
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -76,6 +77,8 @@ class ModelEngine(ABC):
         self.grad_clip = optim.grad_clip
         self.precision = precision
         self.device = device
+        # dist.batchnorm=local on several ranks: ranks average BatchNorm's running estimates after a step.
+        self.averages_running_stats = False
 
     def __call__(self, *inputs: torch.Tensor) -> Any:
         return self._forward(self._training_module(), inputs)
@@ -95,6 +98,11 @@ class ModelEngine(ABC):
         finally:
             for p, flag in zip(self.model.parameters(), flags, strict=True):
                 p.requires_grad_(flag)
+
+    def settle_running_stats(self) -> None:
+        """After a step: every rank takes the same BatchNorm running estimates (``sync_batchnorm``)."""
+        if self.averages_running_stats:
+            average_running_stats(self.model)
 
     def set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
@@ -153,15 +161,24 @@ def make_optimizer(model: nn.Module, optim: OptimizerConfig) -> torch.optim.Opti
 
 def build_engines(cfg: Config, generator: nn.Module, discriminator: nn.Module
                   ) -> tuple[ModelEngine, ModelEngine, ProcessInfo]:
-    """Set up the process group and wrap both models for the launch mode in effect."""
+    """Set up the process group and wrap both models for the launch mode in effect (BatchNorm
+    layers first made to span the ranks as ``dist.batchnorm`` says: ``sync_batchnorm``)."""
     from distgan.train.deepspeed_engine import build_deepspeed_engines, deepspeed_base_config
 
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    generator, discriminator = (convert_batchnorm(m, cfg.dist.batchnorm, world_size, torch.cuda.is_available())
+                                for m in (generator, discriminator))
     base = deepspeed_base_config(cfg)
     if base is not None:
-        return build_deepspeed_engines(cfg, base, generator, discriminator)
-    from distgan.train.ddp_engine import build_ddp_engines
+        g, d, info = build_deepspeed_engines(cfg, base, generator, discriminator)
+    else:
+        from distgan.train.ddp_engine import build_ddp_engines
 
-    return build_ddp_engines(cfg, generator, discriminator)
+        g, d, info = build_ddp_engines(cfg, generator, discriminator)
+    for engine in (g, d):
+        engine.averages_running_stats = (cfg.dist.batchnorm == "local" and info.world_size > 1
+                                          and has_batchnorm(engine.model))
+    return g, d, info
 
 
 def process_group_kwargs(cfg: Config) -> list[Any]:

@@ -12,6 +12,7 @@ opens a TensorBoard writer. Every rank appends its own local (unreduced) values 
 from __future__ import annotations
 
 import json
+import resource
 from pathlib import Path
 
 import numpy as np
@@ -132,3 +133,10 @@ def mel_to_image(log_mel: torch.Tensor) -> np.ndarray:
     frac = (position - base)[..., None]
     rgb = _RAMP[base] * (1 - frac) + _RAMP[base + 1] * frac
     return rgb.astype(np.uint8)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """This process's peak memory: CUDA allocations on a GPU, else the resident set (``perf/peak_memory_mb``)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB

@@ -17,6 +17,11 @@ learns to judge a pretrained generator before its gradients reach it), then both
 With one micro-batch, G's forward is shared by both halves (as HiFi-GAN does); with more, the G
 half recomputes it rather than holding every graph. Logged losses are means over micro-batches.
 
+The noise-to-waveform family (``wavegan``) takes noise instead of a mel (drawn per step, rank and
+micro-batch: ``latent_noise``), and its G learns from the adversarial loss alone (no mel loss, no
+feature matching). Its BatchNorm discriminator judges real and generated audio in separate calls
+(``_discriminate``, read from the D module's ``separate_real_fake_calls``).
+
 Before each backward, every rank's loss terms are checked for finiteness and the ranks agree
 (one all-reduce): a non-finite term anywhere skips that update on every rank, optimizer untouched.
 """
@@ -32,6 +37,7 @@ from distgan import distributed, losses
 from distgan.config import Config
 from distgan.distributed import ProcessInfo
 from distgan.mel_loss import build_mel_loss
+from distgan.models.wavegan import latent_noise
 from distgan.train.engine import ModelEngine
 
 Values = dict[str, torch.Tensor | float]
@@ -50,6 +56,10 @@ class GANStep:
         # g/mel: (fake, real) waveforms -> scalar; the single-scale loss reuses ``mel_loss``.
         self.mel_criterion = build_mel_loss(cfg, mel_loss).to(info.device)
         self.phase, self.count = phase, count
+        # The family's choices: noise or a mel in; D on real and generated audio apart or in one batch.
+        self.unconditional = cfg.model.generator.family == "wavegan"
+        self.separate_real_fake = bool(getattr(d.model, "separate_real_fake_calls", False))
+        self.g_adversarial = cfg.loss.adversarial if cfg.loss.generator_adversarial == "same" else "mse"
         self.bad_terms = ""  # which loss terms were last not finite, and where
         self._skipped = False  # an update of the current step was skipped
 
@@ -59,31 +69,43 @@ class GANStep:
         # D-only warm-up after the mel-only one: G runs (no gradient) but neither trains nor steps.
         d_only = train_d and step < self.cfg.train.mel_only_steps + self.cfg.train.d_warmup_steps
         train_g = not d_only and (not train_d or step % self.cfg.train.d_steps_per_g == 0)
-        mels = [self.mel_input(w) for w in waves]
+        inputs = [self.generator_input(w, step, i) for i, w in enumerate(waves)]
         values: Values = {}
         self._skipped = False
         shared_fakes = None
         if train_d:
             share = train_g and len(waves) == 1
             with self.phase("g_forward"), torch.set_grad_enabled(share):
-                fakes = [self.g(mel) for mel in mels]
+                fakes = [self.g(x) for x in inputs]
             with self.phase("d_update"):
                 values.update(self.d_update(waves, fakes) or {})
             shared_fakes = fakes if share else None
         if train_g:
             with self.phase("g_update"):
-                values.update(self.g_update(waves, mels, shared_fakes, adversarial=train_d) or {})
+                values.update(self.g_update(waves, inputs, shared_fakes, adversarial=train_d) or {})
         for engine in (self.g, self.d):
             scale = engine.loss_scale()
             if scale is not None:
                 values[f"loss_scale/{engine.name[0]}"] = scale
         return values, self._skipped
 
-    @staticmethod
-    def _discriminate(forward: Callable, real: torch.Tensor, fake: torch.Tensor):
-        """D on real and fake in one batch; returns (real_logits, fake_logits, real_feats, fake_feats).
+    def generator_input(self, wave: torch.Tensor, step: int, micro_batch: int) -> torch.Tensor:
+        """G's input for the real batch ``wave``: its log-mel, or (wavegan) noise of the same batch size."""
+        if not self.unconditional:
+            return self.mel_input(wave)
+        key = (self.cfg.train.seed, step, self.info.rank, micro_batch)
+        return latent_noise(wave.shape[0], self.cfg.model.wavegan.latent_dim, key).to(wave.device)
 
-        One call, deliberately, also for spectral norm (MSD's first scale, and MPD/MRD with
+    def _discriminate(self, forward: Callable, real: torch.Tensor, fake: torch.Tensor):
+        """D on real and fake; returns (real_logits, fake_logits, real_feats, fake_feats).
+
+        Separate calls when D has BatchNorm (``separate_real_fake``, the WaveGAN family): in one
+        batch each clip would be normalised by the statistics of the real/generated mixture, which
+        is known to change what a BatchNorm discriminator learns (it can tell the halves apart by
+        their batch statistics rather than by each clip). The vocoder families' discriminators have
+        no batch-dependent layer, and for them one call is deliberate:
+
+        One call, also for spectral norm (MSD's first scale, and MPD/MRD with
         ``*_use_spectral_norm``): its power iteration advances once per training-mode forward, so
         HiFi-GAN's reference, which calls D on real and then on generated audio, judges the two with
         weights normalised by slightly different estimates of the top singular value (train-mode
@@ -93,6 +115,9 @@ class GANStep:
         2018), as the weights move little between updates; and the result does not depend on how a
         batch is split. So the estimate advances once in the D update and once in the G update.
         """
+        if self.separate_real_fake:
+            (real_logits, real_feats), (fake_logits, fake_feats) = forward(real.unsqueeze(1)), forward(fake)
+            return real_logits, fake_logits, real_feats, fake_feats
         logits, feats = forward(torch.cat([real.unsqueeze(1), fake]))
         n = real.shape[0]
         return ([x[:n] for x in logits], [x[n:] for x in logits],
@@ -144,19 +169,22 @@ class GANStep:
                 sums[name] = sums.get(name, 0) + value.detach()
         return self._finish(self.d, sums, len(waves))
 
-    def g_update(self, waves: list[torch.Tensor], mels: list[torch.Tensor],
+    def g_update(self, waves: list[torch.Tensor], inputs: list[torch.Tensor],
                  fakes: list[torch.Tensor] | None, adversarial: bool) -> Values | None:
-        """One generator update (mel loss, plus adversarial and feature matching after the warm-up);
-        ``fakes``: G's outputs when its forward is shared with the D half. None if skipped."""
+        """One generator update (mel loss, plus adversarial and feature matching after the warm-up;
+        wavegan: the adversarial loss alone); ``inputs``: G's mels or noise; ``fakes``: G's outputs
+        when its forward is shared with the D half. None if skipped."""
+        if self.unconditional:
+            return self._noise_g_update(inputs, fakes)
         weights = self.cfg.loss
         sums: dict[str, torch.Tensor] = {}
-        for i, (wave, mel) in enumerate(zip(waves, mels, strict=True)):
+        for i, (wave, mel) in enumerate(zip(waves, inputs, strict=True)):
             fake = fakes[i] if fakes is not None else self.g(mel)
             terms = {"g/mel": self.mel_criterion(fake, wave)}
             if adversarial:
                 with self.d.frozen() as frozen_d:
                     _, fake_logits, real_feats, fake_feats = self._discriminate(frozen_d, wave, fake)
-                terms["g/adv"] = losses.generator_adversarial_loss(fake_logits, weights.adversarial)
+                terms["g/adv"] = losses.generator_adversarial_loss(fake_logits, self.g_adversarial)
                 terms["g/fm"] = losses.feature_matching_loss(real_feats, fake_feats)
             if not self._all_finite(terms):
                 self.g.zero_grad()
@@ -171,3 +199,23 @@ class GANStep:
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0) + value.detach()
         return self._finish(self.g, sums, len(waves))
+
+    def _noise_g_update(self, noises: list[torch.Tensor], fakes: list[torch.Tensor] | None) -> Values | None:
+        """The wavegan G update: D (frozen) judges the generated audio alone; G's loss is
+        ``loss.adv_weight`` x ``g/adv``. None if skipped."""
+        sums: dict[str, torch.Tensor] = {}
+        for i, noise in enumerate(noises):
+            fake = fakes[i] if fakes is not None else self.g(noise)
+            with self.d.frozen() as frozen_d:
+                fake_logits, _ = frozen_d(fake)
+            terms = {"g/adv": losses.generator_adversarial_loss(fake_logits, self.g_adversarial)}
+            if not self._all_finite(terms):
+                self.g.zero_grad()
+                self._skip(self.g)
+                return None
+            terms["g/total"] = self.cfg.loss.adv_weight * terms["g/adv"]
+            with self.g.accumulating(last=i == len(noises) - 1):
+                self.g.backward(terms["g/total"])
+            for name, value in terms.items():
+                sums[name] = sums.get(name, 0) + value.detach()
+        return self._finish(self.g, sums, len(noises))

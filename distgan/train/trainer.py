@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import resource
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -34,13 +33,14 @@ from distgan.checkpoint.format import (
 from distgan.config import Config, dump_config
 from distgan.data.stream import COUNTER_NAMES
 from distgan.mel import MelSpectrogram
-from distgan.models.build import build_discriminators, build_generator
+from distgan.models.build import build_models
 from distgan.train import corpus
 from distgan.train.checkpoint import CheckpointWriter, reject, rng_state, set_rng_state, weight_fingerprint
 from distgan.train.engine import build_engines
 from distgan.train.init_from import load_initial_weights
 from distgan.train.lock import RunDirBusy, RunDirLock
-from distgan.train.logger import MetricLogger
+from distgan.train.logger import MetricLogger, peak_memory_mb
+from distgan.train.noise_validation import NoiseValidator
 from distgan.train.peers import RollCall
 from distgan.train.schedule import learning_rate
 from distgan.train.step import GANStep
@@ -94,12 +94,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
 def _never() -> bool:
     return False
 
@@ -122,8 +116,7 @@ class Trainer:
         self.phase_timer = phase_timer
         # Same seed on every rank: both models start identical everywhere.
         seed_everything(cfg.train.seed)
-        generator = build_generator(cfg.model.generator, cfg.audio.n_mels)
-        discriminator = build_discriminators(cfg.model.discriminator, cfg.audio.sample_rate)
+        generator, discriminator = build_models(cfg.model, cfg.audio)
         # Fine-tuning (train.init_from): weights into the plain modules, before any engine wraps them.
         self.initial = load_initial_weights(cfg, self.run_dir, generator, discriminator)
         self.g, self.d, self.info = build_engines(cfg, generator, discriminator)
@@ -166,8 +159,9 @@ class Trainer:
         self.corpus = corpus.corpus_spec(cfg, info)
         self.data = corpus.train_loader(cfg, info, self.corpus, self.state.epoch, self.state.batch_in_epoch)
         self.batches_per_epoch = self.data.batches_per_epoch
-        self.validator = Validator(cfg, info, corpus.validation_clips(cfg, info, self.corpus),
-                                   self.mel_input, self.mel_loss)
+        clips = corpus.validation_clips(cfg, info, self.corpus)
+        self.validator = (NoiseValidator(cfg, info, clips, self.mel_input) if cfg.model.generator.family == "wavegan"
+                          else Validator(cfg, info, clips, self.mel_input, self.mel_loss))
         keys = LOSS_KEYS + ["grad_norm/g", "grad_norm/d", "lr/g", "lr/d", "perf/steps_per_second",
                             "perf/audio_seconds_per_second", "perf/data_wait_fraction", "perf/peak_memory_mb"]
         if cfg.train.precision == "fp16":
@@ -269,6 +263,9 @@ class Trainer:
         stop = False
         batches = self._batches()
         try:
+            if self.state.step == 0 and self.validator.validates_at_start:
+                with self._phase("validation"):
+                    self.validator.run(self.g, self.logger, 0)
             while self.state.step < max_steps and not stop:
                 with self._phase("step"):
                     if not self._step(batches):
@@ -316,7 +313,7 @@ class Trainer:
     def _log_and_validate(self, bar: tqdm | None) -> None:
         step, log = self.state.step, self.cfg.log
         if step % log.every_steps == 0 or step == self.cfg.train.max_steps:
-            self.logger.add({"perf/peak_memory_mb": _peak_memory_mb(self.info.device)})
+            self.logger.add({"perf/peak_memory_mb": peak_memory_mb(self.info.device)})
             with self._phase("log"):
                 reduced = self.logger.reduce(step)
             self.logger.scalars(step, reduced)
@@ -371,6 +368,8 @@ class Trainer:
             values[f"lr/{engine.name[0]}"] = lr * self.state.lr_scale
         waves = [b["audio"].to(self.info.device, non_blocking=True) for b in micro_batches]
         step_values, skipped = self.gan_step(waves, self.state.step)
+        for engine in (self.g, self.d):
+            engine.settle_running_stats()  # dist.batchnorm=local: the ranks' mean (sync_batchnorm.py)
         self.state.consecutive_skips = self.state.consecutive_skips + 1 if skipped else 0
         return values | step_values
 

@@ -37,6 +37,8 @@ def scored_metrics(names: list[str], scores: bool) -> tuple[str, ...]:
 
 
 class Validator:
+    validates_at_start = False  # also before the first step of a new run (the noise family's baseline)
+
     def __init__(self, cfg: Config, info: ProcessInfo, clips: list[dict],
                  mel_input: torch.nn.Module, mel_loss: torch.nn.Module) -> None:
         self.cfg = cfg

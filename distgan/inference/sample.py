@@ -1,0 +1,45 @@
+"""Clips from the noise-to-waveform family (``wavegan``): ``distgan sample``.
+
+The generator comes from a run directory (its newest complete checkpoint) or a checkpoint
+folder, its ZeRO partitions consolidated as for the vocoders (``distgan.checkpoint.weights``),
+and runs in eval mode: BatchNorm normalises by the running estimates training kept, so a clip
+does not depend on what else is in its batch. The noise is a pure function of ``seed``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from distgan.checkpoint.format import resolve_checkpoint
+from distgan.checkpoint.weights import checkpoint_config, generator_state_dict
+from distgan.config import Config
+from distgan.models.build import build_noise_generator
+from distgan.models.wavegan import WaveGANGenerator, latent_noise
+
+
+def load_noise_generator(path: str | Path) -> tuple[WaveGANGenerator, Config, int]:
+    """The generator (eval mode), its run's config and the checkpoint's step."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or directory")
+    checkpoint = resolve_checkpoint(path)
+    cfg = checkpoint_config(checkpoint)
+    family = cfg.model.generator.family
+    if family != "wavegan":
+        raise ValueError(f"{checkpoint.path} is a {family} run: its generator turns mel spectrograms into "
+                         "audio (distgan synthesize), it does not sample from noise")
+    generator = build_noise_generator(cfg.model.wavegan)
+    generator.load_state_dict(generator_state_dict(checkpoint))
+    return generator.eval(), cfg, checkpoint.step
+
+
+@torch.inference_mode()
+def sample_clips(generator: WaveGANGenerator, count: int, seed: int, device: torch.device,
+                 batch_size: int = 16) -> list[torch.Tensor]:
+    """``count`` waveforms ``[T]`` (float32, CPU) from the noise of ``seed``."""
+    noise = latent_noise(count, generator.latent_dim, ("sample", seed))
+    generator = generator.to(device).eval()
+    return [wave.reshape(-1).float().cpu() for chunk in noise.split(batch_size)
+            for wave in generator(chunk.to(device))]
