@@ -25,8 +25,8 @@ from distgan.train.engine import DTYPES, ModelEngine, StepResult, make_optimizer
 
 class DDPEngine(ModelEngine):
     def __init__(self, name: str, model: nn.Module, wrapped: nn.Module, optim: OptimizerConfig,
-                 precision: str, device: torch.device, grad_accum: int) -> None:
-        super().__init__(name, model, make_optimizer(model, optim), optim, precision, device)
+                 precision: str, device: torch.device, grad_accum: int, optimizer_impl: str = "plain") -> None:
+        super().__init__(name, model, make_optimizer(model, optim, optimizer_impl), optim, precision, device)
         self.wrapped = wrapped  # DistributedDataParallel(model), or the model in one process
         self.grad_accum = grad_accum
         self.scaler = (torch.amp.GradScaler(device.type, init_scale=2.0**16) if precision == "fp16" else None)
@@ -107,7 +107,7 @@ def build_ddp_engines(cfg: Config, generator: nn.Module, discriminator: nn.Modul
                               kwargs_handlers=process_group_kwargs(cfg))
     engines = [
         DDPEngine(name, model, accelerator.prepare_model(model), optim, cfg.train.precision, accelerator.device,
-                  cfg.train.grad_accum)
+                  cfg.train.grad_accum, cfg.perf.optimizer_impl)
         for name, model, optim in (("generator", generator, cfg.optim.generator),
                                    ("discriminator", discriminator, cfg.optim.discriminator))
     ]
