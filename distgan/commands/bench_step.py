@@ -9,6 +9,8 @@ from pathlib import Path
 
 from distgan.config import load_config
 
+MODES = ("ddp", "zero1", "zero2", "zero3")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, required=True, help="recipe to time, e.g. configs/hifigan_v1.yaml")
@@ -20,10 +22,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured steps first (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="reference: alternating rounds of --steps steps per side (default: %(default)s)")
-    parser.add_argument("--traffic", nargs="*", choices=["ddp", "zero1", "zero2", "zero3"], metavar="MODE",
-                        help="also count the bytes each of two CPU ranks sends per step in these launch modes "
-                             "(ddp zero1 zero2 zero3), from the collectives")
+    parser.add_argument("--traffic", type=_modes, metavar="MODES",
+                        help="also count the bytes each of two CPU ranks sends per step in these launch modes, "
+                             "comma-separated (ddp,zero1,zero2,zero3), from the collectives")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted config overrides")
+
+
+def _modes(text: str) -> list[str]:
+    modes = [m for m in text.split(",") if m]
+    unknown = sorted(set(modes) - set(MODES))
+    if unknown or not modes:
+        raise argparse.ArgumentTypeError(f"unknown launch mode(s) {', '.join(unknown) or text!r}; "
+                                         f"choose from {','.join(MODES)}")
+    return modes
 
 
 def main(args: argparse.Namespace) -> int:
@@ -89,7 +100,7 @@ def _print_reference(args: argparse.Namespace, cfg, batches: list, audio_seconds
 def _print_traffic(args: argparse.Namespace, cfg) -> None:
     from distgan.bench.traffic import measure_traffic, traffic_table
 
-    modes = args.traffic or ["ddp", "zero1", "zero2", "zero3"]
+    modes = args.traffic
     print(f"counting collective payloads per step, two CPU ranks per mode ({', '.join(modes)})...", flush=True)
     with tempfile.TemporaryDirectory(prefix="distgan-traffic-") as out:
         found = measure_traffic(args.config, args.overrides, modes, Path(out))
