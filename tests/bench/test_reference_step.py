@@ -5,7 +5,6 @@ original code cannot build is refused by name."""
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 
 import pytest
 import torch
@@ -57,14 +56,16 @@ def test_the_original_step_and_distgans_agree_on_the_first_step() -> None:
     assert float(theirs["g/total"]) == pytest.approx(float(values["g/total"]), rel=1e-3)
 
 
-def test_the_comparison_times_both_sides_in_alternating_rounds(tmp_path: Path) -> None:
-    from distgan.bench.step import bench_against_reference
+def test_the_gpu_table_dry_run_times_both_sides(capsys: pytest.CaptureFixture) -> None:
+    """``launch/gpu_bench.sh --dry-run``'s code path: a table row with both sides and their ratio."""
+    from distgan.bench import gpu_table
 
-    cfg = _config()
-    result = bench_against_reference(cfg, steps=1, warmup=1, rounds=2, batches=[0.3 * torch.randn(1, 2048)])
-    for side in ("reference", "distgan"):
-        assert 0 < result[side]["step"] <= result[side]["median"]
-    assert {"g_forward", "d_update", "g_update"} <= set(result["distgan"])  # phases on CPU
+    assert gpu_table.main(["--dry-run", "--models", "bigvgan", "--variants", "fp32"]) == 0
+    row = capsys.readouterr().out.strip().splitlines()[-1].split()
+    assert row[:2] == ["BigVGAN-v2", "fp32"], row
+    original, ours, ratio = float(row[2]), float(row[3]), float(row[4].rstrip("x"))
+    assert original > 0 and ours > 0 and ratio == pytest.approx(ours / original, rel=0.02)
+    assert row[-1] == f"{ratio:.2f}x"  # its own fp32 row is the fp32 original
 
 
 def test_a_config_the_original_cannot_build_is_refused_naming_field_and_values() -> None:
