@@ -18,4 +18,4 @@ else
   export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 fi
 export PYTHONUNBUFFERED=1
-exec python3 -m distgan.bench.gpu_table "$@"
+exec python3 -m distgan bench gpu "$@"

@@ -1,4 +1,4 @@
-"""The one-GPU table of ``launch/gpu_bench.sh``: distgan against the original code's step.
+"""The one-GPU table of ``distgan bench gpu`` (``launch/gpu_bench.sh``): distgan against the original step.
 
 Rows: HiFi-GAN V1 (batch 16 x 8192 samples) and BigVGAN-v2 (22 kHz, 112M parameters, batch
 4 x 65536), each in fp32, bf16 and bf16 with ``perf.compile``; every row times the original
@@ -16,7 +16,6 @@ backend: it shows the script works, not how fast anything is.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -62,12 +61,12 @@ def run_row(config: Path, overrides: list[str], steps: int, warmup: int, rounds:
     return result
 
 
-def _row_in_subprocess(config: Path, overrides: list[str], args: argparse.Namespace, timeout: float
+def _row_in_subprocess(config: Path, overrides: list[str], counts: tuple[int, int, int], timeout: float
                        ) -> dict[str, Any] | str:
     with tempfile.TemporaryDirectory(prefix="distgan-gpu-") as folder:
         out = Path(folder) / "row.json"
-        command = [sys.executable, "-m", "distgan.bench.gpu_table", "--row", str(out), str(config),
-                   str(args.steps), str(args.warmup), str(args.rounds), *overrides]
+        command = [sys.executable, "-m", "distgan.bench.gpu_table", str(out), str(config),
+                   *(str(n) for n in counts), *overrides]
         try:
             done = subprocess.run(command, cwd=REPO, timeout=timeout, capture_output=True, text=True)
         except subprocess.TimeoutExpired:
@@ -87,47 +86,36 @@ def _line(model: str, variant: str, row: dict[str, Any] | str, fp32_reference: f
             f"{ours['audio_s_per_s'] / theirs['audio_s_per_s']:>8.2f}x{peaks[0]:>10}{peaks[1]:>10}{versus_fp32:>12}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="launch/gpu_bench.sh", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dry-run", action="store_true", help="tiny shapes on the CPU, in this process")
-    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
-    parser.add_argument("--steps", type=int, default=4, help="steps per side per round (default: %(default)s)")
-    parser.add_argument("--warmup", type=int, default=3, help="unmeasured steps per side (compiles; %(default)s)")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (default: %(default)s)")
-    parser.add_argument("--budget", type=float, default=450.0, help="seconds for the whole table (%(default)s)")
-    args = parser.parse_args(argv)
-    if args.dry_run:
-        args.steps, args.warmup, args.rounds = 1, 1, 2
-    deadline = time.monotonic() + args.budget
+def print_table(models: list[str], variants: list[str], steps: int, warmup: int, rounds: int, budget: float,
+                dry_run: bool = False) -> None:
+    """The table, one row at a time as it is measured (module docstring)."""
+    if dry_run:
+        steps, warmup, rounds = 1, 1, 2
+    deadline = time.monotonic() + budget
     print(f"{'model':<12}{'variant':<14}{'original':>12}{'distgan':>12}{'ratio':>9}{'orig GiB':>10}"
           f"{'ours GiB':>10}{'vs fp32 orig':>12}   (audio-seconds per second; peak GPU memory)", flush=True)
-    for key in args.models:
+    for key in models:
         name, recipe, batch, segment = MODELS[key]
         fp32_reference = None
-        for variant in args.variants:
+        for variant in variants:
             overrides = [f"data.batch_size={batch}", f"data.segment_samples={segment}", *VARIANTS[variant]]
             left = deadline - time.monotonic()
-            if args.dry_run:
+            if dry_run:
                 recipe, batch, segment, small = DRY[key]
                 overrides = [*small, f"data.batch_size={batch}", f"data.segment_samples={segment}",
                              *VARIANTS[variant], "perf.compile_backend=eager"]
-                row: dict[str, Any] | str = run_row(REPO / "configs" / recipe, overrides, args.steps, args.warmup,
-                                                    args.rounds)
+                row: dict[str, Any] | str = run_row(REPO / "configs" / recipe, overrides, steps, warmup, rounds)
             elif left < 20:
                 row = "skipped: the time budget is spent"
             else:
-                row = _row_in_subprocess(REPO / "configs" / recipe, overrides, args, left)
+                row = _row_in_subprocess(REPO / "configs" / recipe, overrides, (steps, warmup, rounds), left)
             if variant == "fp32" and not isinstance(row, str):
                 fp32_reference = row["reference"]["audio_s_per_s"]
             print(_line(name, variant, row, fp32_reference), flush=True)
-    return 0
 
 
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["--row"]:
-        out, config, steps, warmup, rounds, *overrides = sys.argv[2:]
-        Path(out).write_text(json.dumps(run_row(Path(config), overrides, int(steps), int(warmup), int(rounds))))
-        sys.stdout.flush()
-        os._exit(0)
-    sys.exit(main())
+if __name__ == "__main__":  # one row, in its own process: python -m distgan.bench.gpu_table OUT CONFIG ...
+    out, config, steps, warmup, rounds, *overrides = sys.argv[1:]
+    Path(out).write_text(json.dumps(run_row(Path(config), overrides, int(steps), int(warmup), int(rounds))))
+    sys.stdout.flush()
+    os._exit(0)

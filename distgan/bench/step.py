@@ -197,7 +197,7 @@ def bench_against_reference(cfg: Config, steps: int, warmup: int, rounds: int, b
 
             sides = {"reference": (lambda i: reference(prepared[i % len(prepared)]),
                                    (CUDNN_BENCHMARK[cfg.model.generator.family], (True, False))),
-                     "distgan": (ours, (cfg.perf.cudnn_benchmark, (cfg.perf.tf32, cfg.perf.tf32)))}
+                     "distgan": (ours, (cfg.perf.cudnn_benchmark, (cfg.perf.tensorfloat, cfg.perf.tensorfloat)))}
             times: dict[str, list[float]] = {name: [] for name in sides}
             peaks = {}
             for name, (run, flags) in sides.items():

@@ -262,7 +262,7 @@ class PerfConfig:
     # cuDNN tries the convolution algorithms for each new shape and keeps the fastest.
     cudnn_benchmark: bool = True
     # TF32 tensor cores for fp32 matmuls and convolutions (Ampere and later; ~10 mantissa bits).
-    tf32: bool = True
+    tensorfloat: bool = True
     # AdamW's implementation: auto (fused on CUDA, the per-parameter loop on CPU), fused, foreach, plain.
     optimizer_impl: Literal["auto", "fused", "foreach", "plain"] = "auto"
     # torch.compile G and D (DDP path; not under DeepSpeed); the first step compiles.

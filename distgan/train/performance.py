@@ -2,7 +2,7 @@
 
 Applied once, while the engines are built (``engine.build_engines``):
 
-- ``cudnn_benchmark`` and ``tf32`` are process-wide backend flags. cuDNN autotuning pays off
+- ``cudnn_benchmark`` and ``tensorfloat`` (TF32) are process-wide backend flags. cuDNN autotuning pays off
   because a vocoder's training shapes never change (fixed segments, fixed batch); HiFi-GAN's
   train.py sets it for the same reason. TF32 rounds fp32 matmul/convolution inputs to a 10-bit
   mantissa on Ampere and later GPUs; PyTorch already allows it for cuDNN convolutions by default,
@@ -29,8 +29,8 @@ from distgan.config import ConfigError, PerfConfig
 
 def apply_backend_flags(perf: PerfConfig) -> None:
     torch.backends.cudnn.benchmark = perf.cudnn_benchmark
-    torch.backends.cudnn.allow_tf32 = perf.tf32
-    torch.backends.cuda.matmul.allow_tf32 = perf.tf32
+    torch.backends.cudnn.allow_tf32 = perf.tensorfloat
+    torch.backends.cuda.matmul.allow_tf32 = perf.tensorfloat
 
 
 def optimizer_kwargs(impl: str, device: torch.device) -> dict[str, Any]:

@@ -57,10 +57,10 @@ def test_the_original_step_and_distgans_agree_on_the_first_step() -> None:
 
 
 def test_the_gpu_table_dry_run_times_both_sides(capsys: pytest.CaptureFixture) -> None:
-    """``launch/gpu_bench.sh --dry-run``'s code path: a table row with both sides and their ratio."""
-    from distgan.bench import gpu_table
+    """``distgan bench gpu --dry-run`` (``launch/gpu_bench.sh``'s code path): a row with both sides and their ratio."""
+    from distgan import cli
 
-    assert gpu_table.main(["--dry-run", "--models", "bigvgan", "--variants", "fp32"]) == 0
+    assert cli.main(["bench", "gpu", "--dry-run", "--models", "bigvgan", "--variants", "fp32"]) == 0
     row = capsys.readouterr().out.strip().splitlines()[-1].split()
     assert row[:2] == ["BigVGAN-v2", "fp32"], row
     original, ours, ratio = float(row[2]), float(row[3]), float(row[4].rstrip("x"))

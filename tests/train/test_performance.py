@@ -82,10 +82,10 @@ def test_optimizer_impl_auto_is_fused_on_cuda_and_the_loop_on_cpu() -> None:
 def test_backend_flags_follow_the_config() -> None:
     saved = (torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
     try:
-        apply_backend_flags(load_config(TINY, ["perf.cudnn_benchmark=true", "perf.tf32=false"]).perf)
+        apply_backend_flags(load_config(TINY, ["perf.cudnn_benchmark=true", "perf.tensorfloat=false"]).perf)
         assert (torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32,
                 torch.backends.cuda.matmul.allow_tf32) == (True, False, False)
-        apply_backend_flags(load_config(TINY, ["perf.cudnn_benchmark=false", "perf.tf32=true"]).perf)
+        apply_backend_flags(load_config(TINY, ["perf.cudnn_benchmark=false", "perf.tensorfloat=true"]).perf)
         assert (torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32) == (False, True)
     finally:
         (torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32,
