@@ -8,8 +8,8 @@ from its set-up. DDP's gradient all-reduce runs in C++ and calls no Python funct
 routes it through PyTorch's stock ``allreduce_hook`` (the same averaging all-reduce, one per
 bucket), which calls ``torch.distributed.all_reduce``.
 
-The sizes are payloads: an all-reduce's tensor, a reduce-scatter's whole input, an all-gather's
-whole output, a broadcast's tensor. What goes over the wire depends on the algorithm; for a ring of
+The sizes are payloads: an all-reduce's (or a reduce's) tensor, a reduce-scatter's whole input,
+an all-gather's whole output, a broadcast's tensor. What goes over the wire depends on the algorithm; for a ring of
 W ranks each rank sends 2 (W - 1) / W times an all-reduce's payload and (W - 1) / W times a
 reduce-scatter's or all-gather's (the README turns these into step times).
 

@@ -14,7 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the same code at tiny shapes on the CPU, in this process (measures nothing)")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS),
                         help="HiFi-GAN V1 (batch 16 x 8192), BigVGAN-v2 (batch 4 x 65536)")
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
+                        help="precision and compile settings per row (default: all three)")
     parser.add_argument("--steps", type=int, default=4, help="steps per side per round (default: %(default)s)")
     parser.add_argument("--warmup", type=int, default=3,
                         help="unmeasured steps per side, compiling included (default: %(default)s)")
