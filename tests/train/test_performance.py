@@ -90,3 +90,24 @@ def test_backend_flags_follow_the_config() -> None:
     finally:
         (torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32,
          torch.backends.cuda.matmul.allow_tf32) = saved
+
+
+def test_without_clipping_the_step_only_measures_the_norm(monkeypatch: pytest.MonkeyPatch) -> None:
+    from distgan.config import OptimizerConfig
+    from distgan.train.ddp_engine import DDPEngine
+
+    def engine(grad_clip: float | None) -> DDPEngine:
+        model = torch.nn.Linear(4, 3)
+        model(torch.ones(2, 4)).sum().mul(100).backward()  # gradients independent of the random weights
+        return DDPEngine("generator", model, model, OptimizerConfig(grad_clip=grad_clip), "fp32",
+                         torch.device("cpu"), grad_accum=1)
+
+    clipped = engine(0.5)
+    expected = torch.cat([p.grad.flatten() for p in clipped.model.parameters()]).norm().item()
+    assert clipped.step().grad_norm == pytest.approx(expected, rel=1e-6) and expected > 0.5
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda *a, **k: pytest.fail("clipping work without clipping"))
+    unclipped = engine(None)
+    before = [p.detach().clone() for p in unclipped.model.parameters()]
+    result = unclipped.step()
+    assert result.grad_norm == pytest.approx(expected, rel=1e-6) and not result.skipped
+    assert all(not torch.equal(a, b) for a, b in zip(before, unclipped.model.parameters(), strict=True))
