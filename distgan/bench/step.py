@@ -18,7 +18,9 @@ The ratio of the two is distgan's overhead; data wait counts against distgan.
   train.py) against ``Trainer.train_step``, both on the same batches in memory, distgan's models
   given the original models' weights. The two alternate in rounds of ``steps`` steps, so that load
   from other processes falls on both; the minimum over the measured steps is the figure (the
-  median is printed beside it). Each side runs under its own backend flags: the original's
+  median is printed beside it). On a CPU shared with other work, wall time also measures the
+  other work; the process's CPU seconds per step (all its threads) are printed too, as the
+  steadier figure there. Each side runs under its own backend flags: the original's
   ``cudnn.benchmark`` and PyTorch's TF32 defaults, distgan's ``perf`` switches.
 """
 
@@ -49,11 +51,16 @@ def _sync(device: torch.device) -> None:
 
 
 def _timed(run: Callable[[int], object], index: int, device: torch.device) -> float:
+    return _timed_both(run, index, device)[0]
+
+
+def _timed_both(run: Callable[[int], object], index: int, device: torch.device) -> tuple[float, float]:
+    """Wall seconds, and this process's CPU seconds (all its threads), of ``run(index)``."""
     _sync(device)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     run(index)
     _sync(device)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu_start
 
 
 class PhaseClock:
@@ -170,8 +177,9 @@ def _warm_up(run: Callable[[int], object], warmup: int, device: torch.device) ->
     return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
 
 
-def _summary(times: list[float], peak: float | None) -> dict[str, float | None]:
-    return {"step": min(times), "median": statistics.median(times), "peak_mib": peak}
+def _summary(times: list[tuple[float, float]], peak: float | None) -> dict[str, float | None]:
+    wall, cpu = [t[0] for t in times], [t[1] for t in times]
+    return {"step": min(wall), "median": statistics.median(wall), "cpu_step": min(cpu), "peak_mib": peak}
 
 
 def bench_against_reference(cfg: Config, steps: int, warmup: int, rounds: int, batches: list[torch.Tensor]
@@ -198,7 +206,7 @@ def bench_against_reference(cfg: Config, steps: int, warmup: int, rounds: int, b
             sides = {"reference": (lambda i: reference(prepared[i % len(prepared)]),
                                    (CUDNN_BENCHMARK[cfg.model.generator.family], (True, False))),
                      "distgan": (ours, (cfg.perf.cudnn_benchmark, (cfg.perf.tensorfloat, cfg.perf.tensorfloat)))}
-            times: dict[str, list[float]] = {name: [] for name in sides}
+            times: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
             peaks = {}
             for name, (run, flags) in sides.items():
                 with _backend_flags(*flags):
@@ -207,7 +215,7 @@ def bench_against_reference(cfg: Config, steps: int, warmup: int, rounds: int, b
                 for name in (sides if r % 2 == 0 else reversed(sides)):
                     run, flags = sides[name]
                     with _backend_flags(*flags):
-                        times[name] += [_timed(run, r * steps + i, device) for i in range(steps)]
+                        times[name] += [_timed_both(run, r * steps + i, device) for i in range(steps)]
         finally:
             for part in (trainer.watchdog, trainer.logger, trainer.data):
                 part.close()

@@ -85,16 +85,17 @@ def _print_reference(args: argparse.Namespace, cfg, batches: list, audio_seconds
           f"{args.rounds} alternating rounds of {args.steps} steps...", flush=True)
     result = bench_against_reference(cfg, args.steps, args.warmup, args.rounds, batches)
     phases = [p for p in ("g_forward", "d_update", "g_update") if p in result["distgan"]]
-    print(f"minimum (median) of {args.rounds * args.steps} steps per side")
-    print(f"{'':<11}{'s/step':>9}{'median':>9}{'audio-s/s':>11}{'peak MiB':>10}"
+    print(f"minimum (median) of {args.rounds * args.steps} steps per side; CPU s: this process's CPU seconds")
+    print(f"{'':<11}{'s/step':>9}{'median':>9}{'CPU s':>9}{'audio-s/s':>11}{'peak MiB':>10}"
           + "".join(f"{p:>10}" for p in phases))
     for name in ("reference", "distgan"):
         row = result[name]
         peak = f"{row['peak_mib']:>10.0f}" if row["peak_mib"] is not None else f"{'-':>10}"
-        print(f"{name:<11}{row['step']:>9.4f}{row['median']:>9.4f}{audio_seconds / row['step']:>11.2f}{peak}"
-              + "".join(f"{row[p]:>10.4f}" for p in phases if p in row))
+        print(f"{name:<11}{row['step']:>9.4f}{row['median']:>9.4f}{row['cpu_step']:>9.3f}"
+              f"{audio_seconds / row['step']:>11.2f}{peak}" + "".join(f"{row[p]:>10.4f}" for p in phases if p in row))
     speedup = result["reference"]["step"] / result["distgan"]["step"]
-    print(f"speed: distgan / reference = {speedup:.3f}x the reference's audio-seconds per second")
+    print(f"speed: distgan / reference = {speedup:.3f}x the reference's audio-seconds per second"
+          f" (CPU seconds: {result['reference']['cpu_step'] / result['distgan']['cpu_step']:.3f}x)")
 
 
 def _print_traffic(args: argparse.Namespace, cfg) -> None:
