@@ -33,7 +33,7 @@ VARIANTS = {"fp32": [], "bf16": ["train.precision=bf16"],
 # CPU-sized stand-ins for --dry-run.
 DRY = {"hifigan": ("hifigan_v1.yaml", 1, 2048, ["model.generator.upsample_initial_channel=16",
                                                  "model.generator.resblock_kernel_sizes=[3]",
-                                                 "model.generator.resblock_dilation_sizes=[[1,3]]"]),
+                                                 "model.generator.resblock_dilation_sizes=[[1,3,5]]"]),
        "bigvgan": ("bigvgan_tiny.yaml", 1, 2048, [
            "model.generator.upsample_initial_channel=16", "model.generator.resblock_kernel_sizes=[3]",
            "model.generator.resblock_dilation_sizes=[[1,3]]", "model.discriminator.periods=[2]",

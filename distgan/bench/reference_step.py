@@ -163,7 +163,8 @@ class ReferenceStep:
             self.multiscale = MultiScaleMelSpectrogramLoss(cfg.audio.sample_rate, n_mels=list(ms.n_mels),
                                                            window_lengths=list(ms.window_lengths),
                                                            clamp_eps=ms.clamp_eps, pow=ms.power)
-        self._basis: dict[float | None, torch.Tensor] = {}
+        self._basis: dict[tuple[float | None, torch.device], torch.Tensor] = {}  # the original caches these
+        self._window: dict[torch.device, torch.Tensor] = {}
         self._losses = self._import_losses()
 
     def _import_losses(self):
@@ -184,18 +185,19 @@ class ReferenceStep:
     def _hifigan_log_mel(self, wave: torch.Tensor, fmax: float | None) -> torch.Tensor:
         a = self.cfg.audio
         bool(wave.min() < -1.0), bool(wave.max() > 1.0)  # the original's range warnings (two host syncs)
-        if fmax not in self._basis:
+        if (fmax, wave.device) not in self._basis:
             from librosa.filters import mel
 
-            self._basis[fmax] = torch.from_numpy(mel(sr=a.sample_rate, n_fft=a.n_fft, n_mels=a.n_mels,
+            self._basis[(fmax, wave.device)] = torch.from_numpy(mel(sr=a.sample_rate, n_fft=a.n_fft, n_mels=a.n_mels,
                                                      fmin=a.fmin, fmax=fmax)).float().to(wave.device)
         pad = (a.n_fft - a.hop_length) // 2
         padded = F.pad(wave.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
+        if wave.device not in self._window:
+            self._window[wave.device] = torch.hann_window(a.win_length, device=wave.device)
         spec = torch.stft(padded, a.n_fft, hop_length=a.hop_length, win_length=a.win_length,
-                          window=torch.hann_window(a.win_length, device=wave.device), center=False,
-                          return_complex=True)
+                          window=self._window[wave.device], center=False, return_complex=True)
         magnitude = torch.sqrt(torch.view_as_real(spec).pow(2).sum(-1) + 1e-9)
-        return torch.log(torch.clamp(self._basis[fmax].to(wave.device) @ magnitude, min=1e-5))
+        return torch.log(torch.clamp(self._basis[(fmax, wave.device)] @ magnitude, min=1e-5))
 
     def prepare(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(input mel, waveform, target mel) as the original's data loader yields them, on the host."""

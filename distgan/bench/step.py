@@ -168,13 +168,22 @@ def _backend_flags(cudnn_benchmark: bool, tf32: tuple[bool, bool]) -> Iterator[N
         torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
-def _warm_up(run: Callable[[int], object], warmup: int, device: torch.device) -> float | None:
-    """``warmup`` unmeasured steps; the peak GPU memory they reached (MiB), None on CPU."""
+def _warm_up(run: Callable[[int], object], warmup: int, device: torch.device, models: list[torch.nn.Module]
+             ) -> float | None:
+    """``warmup`` unmeasured steps; the peak GPU memory of this side alone (MiB), None on CPU.
+
+    Both sides' models share the GPU: the peak counts this side's parameters and what its steps
+    added (optimizer state, gradients, activations, workspaces), not the other side's weights."""
     if device.type == "cuda":
+        torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
     for i in range(warmup):
         _timed(run, i, device)
-    return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    if device.type != "cuda":
+        return None
+    own = sum(p.numel() * p.element_size() for m in models for p in m.parameters())
+    return (torch.cuda.max_memory_allocated(device) - before + own) / 2**20
 
 
 def _summary(times: list[tuple[float, float]], peak: float | None) -> dict[str, float | None]:
@@ -196,8 +205,9 @@ def bench_against_reference(cfg: Config, steps: int, warmup: int, rounds: int, b
         try:
             copy_weights_into(trainer.g.model, trainer.d.model, reference_g, reference_d)
             reference = ReferenceStep(cfg, reference_g, reference_d, device)
-            host = [b.pin_memory() if device.type == "cuda" else b for b in batches]
-            prepared = [reference.prepare(b) for b in host]
+            pinned = device.type == "cuda"  # as both loaders pin their batches on CUDA
+            host = [b.pin_memory() if pinned else b for b in batches]
+            prepared = [tuple(t.pin_memory() if pinned else t for t in reference.prepare(b)) for b in host]
 
             def ours(i: int) -> None:
                 trainer.train_step([{"audio": host[i % len(host)]}])
@@ -206,11 +216,13 @@ def bench_against_reference(cfg: Config, steps: int, warmup: int, rounds: int, b
             sides = {"reference": (lambda i: reference(prepared[i % len(prepared)]),
                                    (CUDNN_BENCHMARK[cfg.model.generator.family], (True, False))),
                      "distgan": (ours, (cfg.perf.cudnn_benchmark, (cfg.perf.tensorfloat, cfg.perf.tensorfloat)))}
+            models = {"reference": [reference.generator, *reference.discriminators],
+                      "distgan": [trainer.g.model, trainer.d.model]}
             times: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
             peaks = {}
             for name, (run, flags) in sides.items():
                 with _backend_flags(*flags):
-                    peaks[name] = _warm_up(run, warmup, device)
+                    peaks[name] = _warm_up(run, warmup, device, models[name])
             for r in range(rounds):
                 for name in (sides if r % 2 == 0 else reversed(sides)):
                     run, flags = sides[name]
