@@ -153,7 +153,8 @@ class ReferenceStep:
         self.optim_g = torch.optim.AdamW(self.generator.parameters(), optim.lr, betas=list(optim.betas))
         self.optim_d = torch.optim.AdamW(itertools.chain(*(d.parameters() for d in reversed(self.discriminators))),
                                          optim.lr, betas=list(optim.betas))
-        self.clip = optim.grad_clip if self.family == "bigvgan" else None
+        # BigVGAN always clips (its train.py's default bound is 1000); HiFi-GAN never does.
+        self.clip = (optim.grad_clip or 1000.0) if self.family == "bigvgan" else None
         self.bf16 = cfg.train.precision == "bf16"
         self.multiscale = None
         if cfg.loss.mel == "multiscale":
@@ -188,8 +189,8 @@ class ReferenceStep:
         if (fmax, wave.device) not in self._basis:
             from librosa.filters import mel
 
-            self._basis[(fmax, wave.device)] = torch.from_numpy(mel(sr=a.sample_rate, n_fft=a.n_fft, n_mels=a.n_mels,
-                                                     fmin=a.fmin, fmax=fmax)).float().to(wave.device)
+            basis = mel(sr=a.sample_rate, n_fft=a.n_fft, n_mels=a.n_mels, fmin=a.fmin, fmax=fmax)
+            self._basis[(fmax, wave.device)] = torch.from_numpy(basis).float().to(wave.device)
         pad = (a.n_fft - a.hop_length) // 2
         padded = F.pad(wave.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
         if wave.device not in self._window:
