@@ -12,10 +12,11 @@ around them does what each package's ``train.py`` does per batch, written from r
 3. G update: the mel loss (x45, or BigVGAN's multi-scale loss x ``loss.mel_weight``), each set on
    ``(real, generated)`` with D's parameters still requiring gradients (the original computes D's
    gradients in the G backward and discards them), feature and adversarial losses, one backward,
-   BigVGAN clips G's gradient norm, AdamW steps.
+   BigVGAN clips G's gradient norm, AdamW steps;
+4. BigVGAN (v2's train.py) steps both learning-rate schedulers every iteration.
 
-Left out, as the original does them once per epoch or every N steps: the LR schedulers, logging,
-checkpoints and validation. The input mel and the target mel come from the original's data
+Left out, as the original does them once per epoch or every N steps: HiFi-GAN's schedulers,
+logging, checkpoints and validation. The input mel and the target mel come from the original's data
 loader (computed in its workers): ``prepare`` computes them before the timed step. The original
 sets ``torch.backends.cudnn.benchmark`` (HiFi-GAN on, BigVGAN off): ``CUDNN_BENCHMARK``.
 
@@ -155,6 +156,8 @@ class ReferenceStep:
                                          optim.lr, betas=list(optim.betas))
         # BigVGAN always clips (its train.py's default bound is 1000); HiFi-GAN never does.
         self.clip = (optim.grad_clip or 1000.0) if self.family == "bigvgan" else None
+        self.schedulers = ([torch.optim.lr_scheduler.ExponentialLR(o, gamma=optim.lr_decay)
+                            for o in (self.optim_g, self.optim_d)] if self.family == "bigvgan" else [])
         self.bf16 = cfg.train.precision == "bf16"
         self.multiscale = None
         if cfg.loss.mel == "multiscale":
@@ -238,5 +241,7 @@ class ReferenceStep:
         if self.clip is not None:
             torch.nn.utils.clip_grad_norm_(self.generator.parameters(), self.clip)
         self.optim_g.step()
+        for scheduler in self.schedulers:
+            scheduler.step()
         return {"d/total": loss_disc_all.detach(), "g/mel": loss_mel.detach() / self.cfg.loss.mel_weight,
                 "g/total": loss_gen_all.detach()}
