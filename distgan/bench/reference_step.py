@@ -70,6 +70,9 @@ def check_config(cfg: Config) -> None:
     _need("loss.fm_weight", loss.fm_weight, 2.0)
     _need("train.grad_accum", cfg.train.grad_accum, 1)
     _need("train.d_steps_per_g", cfg.train.d_steps_per_g, 1)
+    for key in ("lr", "betas"):  # one learning rate and one pair of betas for both optimizers
+        _need(f"optim.discriminator.{key} (optim.generator.{key})", getattr(cfg.optim.discriminator, key),
+              getattr(cfg.optim.generator, key))
     if family == "hifigan":
         for key, value in HIFIGAN_D.items():
             _need(f"model.discriminator.{key}", getattr(d, key), value)
