@@ -26,8 +26,8 @@ from distgan.train.sync_batchnorm import has_batchnorm
 
 class DDPEngine(ModelEngine):
     def __init__(self, name: str, model: nn.Module, wrapped: nn.Module, optim: OptimizerConfig,
-                 precision: str, device: torch.device, grad_accum: int) -> None:
-        super().__init__(name, model, make_optimizer(model, optim), optim, precision, device)
+                 precision: str, device: torch.device, grad_accum: int, optimizer_impl: str = "plain") -> None:
+        super().__init__(name, model, make_optimizer(model, optim, optimizer_impl), optim, precision, device)
         self.wrapped = wrapped  # DistributedDataParallel(model), or the model in one process
         self.grad_accum = grad_accum
         self.scaler = (torch.amp.GradScaler(device.type, init_scale=2.0**16) if precision == "fp16" else None)
@@ -57,8 +57,7 @@ class DDPEngine(ModelEngine):
         params = [p for p in self.model.parameters() if p.grad is not None]
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
-        max_norm = self.grad_clip if self.grad_clip is not None else math.inf
-        norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm)) if params else 0.0
+        norm = float(self._gradient_norm(params)) if params else 0.0
         if self.scaler is not None:
             scale = self.scaler.get_scale()
             self.scaler.step(self.optimizer)  # skips by itself on inf/nan
@@ -71,6 +70,14 @@ class DDPEngine(ModelEngine):
             skipped = True
         self.optimizer.zero_grad(set_to_none=True)
         return StepResult(norm, skipped)
+
+    def _gradient_norm(self, params: list[nn.Parameter]) -> torch.Tensor:
+        """The total norm, clipped to ``grad_clip``. Without clipping only the norm (logged, and
+        checked for finiteness): ``clip_grad_norm_`` with an infinite bound would still multiply
+        every gradient by 1 (V1's G + D on 2 CPU threads: 0.12 s, against 0.02 s for the norm)."""
+        if self.grad_clip is not None:
+            return torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+        return torch.nn.utils.get_total_norm([p.grad for p in params])
 
     def zero_grad(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
@@ -112,7 +119,7 @@ def build_ddp_engines(cfg: Config, generator: nn.Module, discriminator: nn.Modul
     accelerator = Accelerator(mixed_precision="no", cpu=not torch.cuda.is_available(), kwargs_handlers=handlers)
     engines = [
         DDPEngine(name, model, accelerator.prepare_model(model), optim, cfg.train.precision, accelerator.device,
-                  cfg.train.grad_accum)
+                  cfg.train.grad_accum, cfg.perf.optimizer_impl)
         for name, model, optim in (("generator", generator, cfg.optim.generator),
                                    ("discriminator", discriminator, cfg.optim.discriminator))
     ]
