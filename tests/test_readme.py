@@ -27,7 +27,7 @@ def test_every_config_field_is_in_the_reference() -> None:
 
 def test_ci_runs_the_readme_install_and_test_commands() -> None:
     install = 'python -m pip install -c .ci/constraints.txt -e ".[test]"'
-    tests = "ruff check . && python -m pytest -q"
+    tests = "ruff check . && python -m pytest -q -n 2 --dist loadscope"
     lines = [line.split("  #")[0].strip() for line in README.splitlines()]
     assert install in lines and tests in lines
     ci = (REPO_ROOT / ".ci" / "run").read_text()
