@@ -57,8 +57,13 @@ class DDPEngine(ModelEngine):
         params = [p for p in self.model.parameters() if p.grad is not None]
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
-        max_norm = self.grad_clip if self.grad_clip is not None else math.inf
-        norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm)) if params else 0.0
+        # Without clipping only the norm (logged, and what tells a non-finite gradient), no scaling.
+        if not params:
+            norm = 0.0
+        elif self.grad_clip is not None:
+            norm = float(torch.nn.utils.clip_grad_norm_(params, self.grad_clip))
+        else:
+            norm = float(torch.nn.utils.get_total_norm([p.grad for p in params]))
         if self.scaler is not None:
             scale = self.scaler.get_scale()
             self.scaler.step(self.optimizer)  # skips by itself on inf/nan

@@ -29,9 +29,10 @@ Before each backward, every rank's loss terms are checked for finiteness and the
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
+from torch.nn.utils.parametrizations import _SpectralNorm
 
 from distgan import distributed, losses
 from distgan.config import Config
@@ -41,6 +42,40 @@ from distgan.models.wavegan import latent_noise
 from distgan.train.engine import ModelEngine
 
 Values = dict[str, torch.Tensor | float]
+
+
+@contextlib.contextmanager
+def spectral_norm_paused(model: torch.nn.Module) -> Iterator[None]:
+    """``model``'s spectral-norm parametrizations normalise by their current estimate of the top
+    singular value without advancing its power iteration (it advances in training mode only), the
+    rest of ``model`` keeping its mode."""
+    norms = [m for m in model.modules() if isinstance(m, _SpectralNorm) and m.training]
+    for norm in norms:
+        norm.training = False
+    try:
+        yield
+    finally:
+        for norm in norms:
+            norm.training = True
+
+
+def judge_generated(frozen_d: Callable, model: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor):
+    """The G update's calls through the frozen D (``model``, the plain module behind ``frozen_d``);
+    returns (fake_logits, real_feats, fake_feats).
+
+    Only the generated audio needs a graph: D is frozen and the real audio's feature maps are
+    targets, so a backward through one concatenated call also covers the real half, whose
+    gradients are all zero (about half the G update's D backward). So the generated audio goes
+    through D first, in training mode, which advances spectral norm's power iteration once, as the
+    one call of ``GANStep._discriminate`` did; then the real audio, without a graph and with the
+    power iteration paused (``spectral_norm_paused``), so both are judged by the same normalised
+    weights. A BatchNorm D (the WaveGAN family) judged them apart anyway, and in its G update
+    judges no real audio at all.
+    """
+    fake_logits, fake_feats = frozen_d(fake)
+    with torch.no_grad(), spectral_norm_paused(model):
+        _, real_feats = frozen_d(real.unsqueeze(1))
+    return fake_logits, real_feats, fake_feats
 
 
 class GANStep:
@@ -97,23 +132,20 @@ class GANStep:
         return latent_noise(wave.shape[0], self.cfg.model.wavegan.latent_dim, key).to(wave.device)
 
     def _discriminate(self, forward: Callable, real: torch.Tensor, fake: torch.Tensor):
-        """D on real and fake; returns (real_logits, fake_logits, real_feats, fake_feats).
-
-        Separate calls when D has BatchNorm (``separate_real_fake``, the WaveGAN family): in one
-        batch each clip would be normalised by the statistics of the real/generated mixture, which
-        is known to change what a BatchNorm discriminator learns (it can tell the halves apart by
-        their batch statistics rather than by each clip). The vocoder families' discriminators have
-        no batch-dependent layer, and for them one call is deliberate:
+        """The D update's call: D on real and (detached) generated audio; returns (real_logits,
+        fake_logits, real_feats, fake_feats).
 
         One call, also for spectral norm (MSD's first scale, and MPD/MRD with
         ``*_use_spectral_norm``): its power iteration advances once per training-mode forward, so
         HiFi-GAN's reference, which calls D on real and then on generated audio, judges the two with
         weights normalised by slightly different estimates of the top singular value (train-mode
         logits differ by ~5.6e-3 at that scale), and advances the estimate twice per half-step. The
-        GAN losses compare D(real) with D(fake) as one function, which is what a single call
+        GAN losses compare D(real) with D(fake) as one function, which is what one set of weights
         evaluates; one power iteration per D update is what spectral norm prescribes (Miyato et al.
-        2018), as the weights move little between updates; and the result does not depend on how a
-        batch is split. So the estimate advances once in the D update and once in the G update.
+        2018), as the weights move little between updates. Separate calls when D has BatchNorm
+        (``separate_real_fake``, the WaveGAN family): in one batch each clip would be normalised by
+        the statistics of the real/generated mixture, which is known to change what a BatchNorm
+        discriminator learns (it can tell the halves apart by their batch statistics).
         """
         if self.separate_real_fake:
             (real_logits, real_feats), (fake_logits, fake_feats) = forward(real.unsqueeze(1)), forward(fake)
@@ -183,7 +215,7 @@ class GANStep:
             terms = {"g/mel": self.mel_criterion(fake, wave)}
             if adversarial:
                 with self.d.frozen() as frozen_d:
-                    _, fake_logits, real_feats, fake_feats = self._discriminate(frozen_d, wave, fake)
+                    fake_logits, real_feats, fake_feats = judge_generated(frozen_d, self.d.model, wave, fake)
                 terms["g/adv"] = losses.generator_adversarial_loss(fake_logits, self.g_adversarial)
                 terms["g/fm"] = losses.feature_matching_loss(real_feats, fake_feats)
             if not self._all_finite(terms):
