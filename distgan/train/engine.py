@@ -61,8 +61,10 @@ Forward = Callable[..., Any]
 
 @dataclass
 class StepResult:
-    grad_norm: float
-    skipped: bool  # the optimizer did not update (non-finite gradients or an fp16 overflow)
+    """Device tensors where the engine ``skips_on_device`` (read on the host, they would synchronise)."""
+
+    grad_norm: torch.Tensor | float
+    skipped: torch.Tensor | bool  # the optimizer did not update (non-finite gradients or an fp16 overflow)
 
 
 class ModelEngine(ABC):
@@ -104,6 +106,13 @@ class ModelEngine(ABC):
         if self.averages_running_stats:
             average_running_stats(self.model)
 
+    @property
+    def skips_on_device(self) -> bool:
+        """Whether ``step`` skips an update for non-finite gradients without a host read (a fused
+        optimizer told ``found_inf``): a non-finite loss can then go through backward, its NaN
+        gradients doing the skipping, instead of being checked on the host first (``step.py``)."""
+        return False
+
     def set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -138,7 +147,7 @@ class ModelEngine(ABC):
         """Drop gradients without updating (an update skipped on every rank)."""
 
     @abstractmethod
-    def loss_scale(self) -> float | None:
+    def loss_scale(self) -> torch.Tensor | float | None:
         """The current fp16 loss scale, None without fp16."""
 
     @abstractmethod
@@ -154,9 +163,10 @@ class ModelEngine(ABC):
         """The plain model with every parameter whole on every rank (ZeRO-3 gathers them)."""
 
 
-def make_optimizer(model: nn.Module, optim: OptimizerConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, optim: OptimizerConfig, fused: bool = False) -> torch.optim.Optimizer:
+    """AdamW; ``fused`` (one kernel, and it can skip an update on device: ``skips_on_device``)."""
     return torch.optim.AdamW(model.parameters(), lr=optim.lr, betas=tuple(optim.betas), eps=optim.eps,
-                             weight_decay=optim.weight_decay)
+                             weight_decay=optim.weight_decay, fused=fused or None)
 
 
 def build_engines(cfg: Config, generator: nn.Module, discriminator: nn.Module
