@@ -11,7 +11,7 @@ modules that import Accelerate and DeepSpeed:
 
 ``build_engines`` decides once, from the environment the launcher left and the config, which one
 runs. Facts the design rests on (tests in ``tests/train/test_deepspeed.py`` and
-``test_distributed.py`` hold them to account):
+``test_distributed.py``, ``test_step_syncs.py`` hold them to account):
 
 - **Two engines, one per model.** A GAN alternates two optimizers over two models; each model
   gets its own engine and loss scaler, so a discriminator overflow never skips a generator step.
@@ -33,6 +33,11 @@ runs. Facts the design rests on (tests in ``tests/train/test_deepspeed.py`` and
   which are cast here) and does not autocast, so the engine casts inputs to ``input_dtype``; the
   mel losses stay fp32. On the DDP path distgan owns autocast and one ``torch.amp.GradScaler`` per
   model (Accelerate keeps one scaler, and on CPU silently ignores fp16), so fp16 runs on CPU too.
+- **One host read and one collective per step (one process and DDP).** ``DDPEngine`` uses fused
+  AdamW, which skips an update on the device when told ``found_inf`` (as ``GradScaler`` tells it),
+  so a non-finite loss is not read before its backward but turns its gradients to NaN, which DDP's
+  all-reduce carries to every rank; the step ends with one agreement (``skips.py``). DeepSpeed's
+  engines cannot skip on the device: there each loss is read and agreed before its backward.
 - **No ``prepare`` of the shard loader.** The WebDataset stream splits by rank itself
   (``distgan.data.stream.plan``); ``accelerator.prepare`` would shard it a second time.
 """

@@ -17,7 +17,7 @@ check). Now, where both engines ``skips_on_device`` (one process or DDP, fused A
 - the losses, gradient norms and loss scales stay device tensors; the logger adds them on the
   device and reads them only at log steps (``logger.py``: one more collective there).
 
-A skipped update's values are not logged. Elsewhere (DeepSpeed, whose engines cannot skip on
+The values of an update skipped for a non-finite loss term are not logged. Elsewhere (DeepSpeed, whose engines cannot skip on
 device, or an optimizer that is not fused) each micro-batch's loss terms are read on the host and
 agreed (one all-reduce) before its backward, and a non-finite one skips the update there, as
 before; the step still ends with the same agreement.
@@ -90,20 +90,22 @@ class SkipGuard:
                 flags[i] = self.updates[key].skipped
         agreed = distributed.any_rank_each(flags).tolist()
         skipped = [key for key, flag in zip(UPDATES, agreed[1:], strict=True) if flag]
-        if skipped:
-            self._explain(skipped)
+        unlogged = self._explain(skipped) if skipped else set()
         values: Values = {}
         for key, update in self.updates.items():
-            if key not in skipped:
+            if key not in unlogged:
                 values.update(update.values)
         return values, skipped, bool(agreed[0])
 
-    def _explain(self, skipped: list[str]) -> None:
-        """Rare, and every rank is here: tell every rank which terms failed where (``bad_terms``)."""
-        mine = [name for key in skipped for names, finite in self.updates[key].checks
+    def _explain(self, skipped: list[str]) -> set[str]:
+        """Rare, and every rank is here: tell every rank which terms failed where (``bad_terms``).
+        The updates with a non-finite loss term on some rank, whose values are not logged (an
+        update skipped for its gradients alone logs its finite losses and its gradient norm)."""
+        mine = [(key, name) for key in skipped for names, finite in self.updates[key].checks
                 for name, ok in zip(names, finite.tolist() if torch.is_tensor(finite) else finite, strict=True)
                 if not ok]
         per_rank = distributed.all_gather_object(mine)
-        names = {"d": "discriminator", "g": "generator"}
-        self.bad_terms = (", ".join(f"{name} (rank {rank})" for rank, found in enumerate(per_rank) for name in found)
-                          or " and ".join(f"the {names[key]}'s gradients" for key in skipped))
+        models = {"d": "discriminator", "g": "generator"}
+        self.bad_terms = (", ".join(f"{name} (rank {rank})" for rank, found in enumerate(per_rank) for _, name in found)
+                          or " and ".join(f"the {models[key]}'s gradients" for key in skipped))
+        return {key for found in per_rank for key, _ in found}
