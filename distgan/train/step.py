@@ -75,18 +75,20 @@ def judge_generated(frozen_d: Callable, model: torch.nn.Module, real: torch.Tens
 
     Only the generated audio needs a graph: D is frozen and the real audio's feature maps are
     targets, so a backward through one concatenated call also covers the real half, whose
-    gradients are all zero (about half the G update's D backward). So the generated audio goes
-    through D first, in training mode, which advances spectral norm's power iteration once, as the
-    one call of ``GANStep._discriminate`` did; then the real audio, without a graph and with the
-    power iteration paused (``spectral_norm_paused``), so both are judged by the same normalised
-    weights. A BatchNorm D (the WaveGAN family) judged them apart anyway, and in its G update
-    judges no real audio at all.
+    gradients are all zero (about half the G update's D backward). So the real audio goes through
+    D first, without a graph but in training mode, which advances spectral norm's power iteration
+    once, as the one call of ``GANStep._discriminate`` did (the iteration runs without a graph
+    anyway); then the generated audio, with a graph and the power iteration paused
+    (``spectral_norm_paused``), so both are judged by the same normalised weights. Real first:
+    under ZeRO-3 a graph-free forward after one whose backward is pending finds the gathered
+    parameters still marked in use and fails. A BatchNorm D (the WaveGAN family) judged them
+    apart anyway, and in its G update judges no real audio at all.
     """
-    fake_logits, fake_feats = frozen_d(fake)
-    with torch.no_grad(), spectral_norm_paused(model):
+    with torch.no_grad():
         _, real_feats = frozen_d(real.unsqueeze(1))
+    with spectral_norm_paused(model):
+        fake_logits, fake_feats = frozen_d(fake)
     return fake_logits, real_feats, fake_feats
-
 
 class GANStep:
     """``phase(name)`` wraps each phase (``g_forward``, ``d_update``, ``g_update``); ``count``
