@@ -16,6 +16,8 @@ import torch
 
 from distgan import distributed, losses
 from distgan.config import load_config
+from distgan.distributed import ProcessInfo
+from distgan.train.skips import SkipGuard
 from distgan.train.trainer import Trainer
 from tests.train.helpers import FAST, TINY
 
@@ -95,3 +97,22 @@ def test_a_nan_loss_skips_its_update_on_the_device_and_is_named(trainer, monkeyp
     assert float(after) == (float(adam_steps) if adam_steps is not None else 0.0)  # Adam's count not advanced
     # Only a skipped step pays for its message: the failed terms read, and gathered over ranks.
     assert made["collectives"] == 2 and made["host reads"] > 1
+
+
+def test_without_device_skips_a_non_finite_loss_is_read_and_skipped_before_its_backward() -> None:
+    """DeepSpeed's engines (and a non-fused optimizer) cannot skip on the device: the host path."""
+
+    class Engine:
+        name, dropped = "generator", 0
+
+        def zero_grad(self) -> None:
+            self.dropped += 1
+
+    guard, engine = SkipGuard(ProcessInfo(0, 1, 0, torch.device("cpu"), True), on_device=False), Engine()
+    guard.begin()
+    total = torch.tensor(2.0)
+    assert guard.guard(engine, {"g/mel": total}, total) is total  # finite: the loss as it is
+    assert guard.guard(engine, {"g/mel": total, "g/adv": torch.tensor(float("inf"))}, total) is None
+    assert engine.dropped == 1
+    values, skipped, stop = guard.settle(stop=True)
+    assert (values, skipped, stop) == ({}, ["g"], True) and guard.bad_terms == "g/adv (rank 0)"
