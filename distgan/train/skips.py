@@ -7,9 +7,10 @@ about seven (a read per loss term, an agreement per update, a read per gradient 
 check). Now, where both engines ``skips_on_device`` (one process or DDP, fused AdamW):
 
 - no loss is checked before its backward. A non-finite term turns the micro-batch's loss into
-  NaN (``guard``), so every gradient it reaches is NaN; under DDP the all-reduce carries the NaN
-  to every rank, so every rank computes the same non-finite gradient norm and its optimizer skips
-  the update on the device (``DDPEngine.step``), with no collective of its own;
+  NaN (``guard``), so the gradients it reaches turn NaN, and with them the gradient norm; under
+  DDP the all-reduce carries the NaN to every rank, so every rank finds the same non-finite
+  gradient norm and its optimizer skips the update on the device (``DDPEngine.step``), with no
+  collective of its own (with fp16 the loss scale then backs off, as after an overflow);
 - at the end of the step ONE all-reduce of a small tensor ``[stop requested, D skipped, G skipped]``
   and ONE host read of it (``settle``) tell the loop what it needs (skip counts, consecutive
   skips, the stop); only when an update was skipped (rare) do the ranks gather which terms were
@@ -17,10 +18,11 @@ check). Now, where both engines ``skips_on_device`` (one process or DDP, fused A
 - the losses, gradient norms and loss scales stay device tensors; the logger adds them on the
   device and reads them only at log steps (``logger.py``: one more collective there).
 
-The values of an update skipped for a non-finite loss term are not logged. Elsewhere (DeepSpeed, whose engines cannot skip on
-device, or an optimizer that is not fused) each micro-batch's loss terms are read on the host and
-agreed (one all-reduce) before its backward, and a non-finite one skips the update there, as
-before; the step still ends with the same agreement.
+The values of an update skipped for a non-finite loss term are not logged. Elsewhere (DeepSpeed,
+whose engines cannot skip on the device, or an optimizer that is not fused) each micro-batch's
+loss terms are read on the host and agreed (one all-reduce) before its backward, and a non-finite
+one skips the update there, as before; DeepSpeed also reads its gradient norm and skip count on
+the host in ``step``. The step still ends with the same agreement.
 """
 
 from __future__ import annotations
