@@ -29,11 +29,11 @@ untouched, with one collective and one host read per step (``skips.py``).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch.nn.utils.parametrizations import _SpectralNorm
+from torch.nn.utils import parametrize
 
 from distgan import losses
 from distgan.config import Config
@@ -54,39 +54,24 @@ class StepOutcome:
     stop: bool
 
 
-@contextlib.contextmanager
-def spectral_norm_paused(model: torch.nn.Module) -> Iterator[None]:
-    """``model``'s spectral-norm parametrizations normalise by their current estimate of the top
-    singular value without advancing its power iteration (it advances in training mode only), the
-    rest of ``model`` keeping its mode."""
-    norms = [m for m in model.modules() if isinstance(m, _SpectralNorm) and m.training]
-    for norm in norms:
-        norm.training = False
-    try:
-        yield
-    finally:
-        for norm in norms:
-            norm.training = True
-
-
-def judge_generated(frozen_d: Callable, model: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor):
-    """The G update's calls through the frozen D (``model``, the plain module behind ``frozen_d``);
-    returns (fake_logits, real_feats, fake_feats).
+def judge_generated(frozen_d: Callable, real: torch.Tensor, fake: torch.Tensor):
+    """The G update's calls through the frozen D; returns (fake_logits, real_feats, fake_feats).
 
     Only the generated audio needs a graph: D is frozen and the real audio's feature maps are
     targets, so a backward through one concatenated call also covers the real half, whose
-    gradients are all zero (about half the G update's D backward). So the real audio goes through
-    D first, without a graph but in training mode, which advances spectral norm's power iteration
-    once, as the one call of ``GANStep._discriminate`` did (the iteration runs without a graph
-    anyway); then the generated audio, with a graph and the power iteration paused
-    (``spectral_norm_paused``), so both are judged by the same normalised weights. Real first:
-    under ZeRO-3 a graph-free forward after one whose backward is pending finds the gathered
-    parameters still marked in use and fails. A BatchNorm D (the WaveGAN family) judged them
-    apart anyway, and in its G update judges no real audio at all.
+    gradients are all zero (about half the G update's D backward). So two calls, real audio first
+    and without a graph, then generated audio with one, both inside ``parametrize.cached()``: D's
+    weight-norm and spectral-norm weights are computed once, at the first call, and reused by the
+    second. That keeps what one call gave: one power iteration of spectral norm (it advances when
+    its weight is computed in training mode) and the same normalised weights for both halves;
+    and the second call does not pay for the weights again. Real first: under ZeRO-3 a graph-free
+    forward after one whose backward is pending finds the gathered parameters still marked in
+    use and fails. A BatchNorm D (the WaveGAN family) judged them apart anyway, and in its G
+    update judges no real audio at all.
     """
-    with torch.no_grad():
-        _, real_feats = frozen_d(real.unsqueeze(1))
-    with spectral_norm_paused(model):
+    with parametrize.cached():
+        with torch.no_grad():
+            _, real_feats = frozen_d(real.unsqueeze(1))
         fake_logits, fake_feats = frozen_d(fake)
     return fake_logits, real_feats, fake_feats
 
@@ -214,7 +199,7 @@ class GANStep:
             terms = {"g/mel": self.mel_criterion(fake, wave)}
             if adversarial:
                 with self.d.frozen() as frozen_d:
-                    fake_logits, real_feats, fake_feats = judge_generated(frozen_d, self.d.model, wave, fake)
+                    fake_logits, real_feats, fake_feats = judge_generated(frozen_d, wave, fake)
                 terms["g/adv"] = losses.generator_adversarial_loss(fake_logits, self.g_adversarial)
                 terms["g/fm"] = losses.feature_matching_loss(real_feats, fake_feats)
             total = weights.mel_weight * terms["g/mel"]
