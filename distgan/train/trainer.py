@@ -173,6 +173,7 @@ class Trainer:
         self.watchdog = Watchdog(cfg.faults.watchdog_minutes, info.rank, self.run_dir / "logs")
         self.gan_step = GANStep(cfg, self.g, self.d, info, self.mel_input, self.mel_loss, self._phase,
                                 self.logger.count)
+        self.stop_agreed = False  # a stop requested on some rank, as the last step's agreement found
         distributed.barrier()  # every rank is set up before any of them polls for a stop
 
     @contextlib.contextmanager
