@@ -85,9 +85,13 @@ class DDPEngine(ModelEngine):
     def zero_grad(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
 
-    def loss_scale(self) -> torch.Tensor | None:
-        # The scale tensor itself (get_scale() would read it on the host); a copy, as update() changes it.
-        return self.scaler._get_scale_async().clone() if self.scaler is not None else None
+    def loss_scale(self) -> torch.Tensor | float | None:
+        if self.scaler is None:
+            return None
+        # The scale tensor itself (get_scale() would read it on the host); a copy, as update() changes
+        # it. Before this model's first backward there is none yet: the initial scale.
+        scale = self.scaler._get_scale_async()
+        return scale.clone() if scale is not None else self.scaler.get_scale()
 
     def save(self, folder: Path, is_main: bool) -> None:
         folder.mkdir(parents=True, exist_ok=True)
