@@ -22,9 +22,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("sample",): ("distgan.commands.sample", "write clips from noise with a wavegan run's generator"),
     ("evaluate",): ("distgan.commands.evaluate", "score copy-synthesis against real audio"),
     ("bench", "data"): ("distgan.commands.bench_data", "streaming pipeline vs. a file-list loader"),
-    ("bench", "step"): ("distgan.commands.bench_step", "distgan's training step vs. a plain PyTorch loop"),
+    ("bench", "step"): ("distgan.commands.bench_step", "distgan's training step vs. a plain loop or the original code's"),
     ("bench", "checkpoint"): ("distgan.commands.bench_checkpoint", "what verifying a checkpoint adds to save and load"),
     ("bench", "memory"): ("distgan.commands.bench_memory", "per-rank state under DDP and ZeRO; activation checkpointing"),
+    ("bench", "gpu"): ("distgan.commands.bench_gpu", "one GPU: HiFi-GAN V1 and BigVGAN-v2 vs. the original step"),
 }
 
 

@@ -1,6 +1,6 @@
 """What one training step costs, and what distgan's machinery adds to it (``distgan bench step``).
 
-Two measurements in one process, on the same device, model, batch shape and precision:
+Measurements in one process, on the same device, model, batch shape and precision:
 
 - **distgan**: ``Trainer.fit`` itself, on the config's data stream, with logging, agreed
   non-finite checks and everything else the real loop does. The whole step and its phases
@@ -12,6 +12,16 @@ Two measurements in one process, on the same device, model, batch shape and prec
   batch, D frozen for the generator's backward), so the ratio isolates the machinery.
 
 The ratio of the two is distgan's overhead; data wait counts against distgan.
+
+- **reference** (``--baseline reference``, ``bench_against_reference``): the original code's step
+  (``distgan.bench.reference_step``: the original packages' models and the arithmetic of their
+  train.py) against ``Trainer.train_step``, both on the same batches in memory, distgan's models
+  given the original models' weights. The two alternate in rounds of ``steps`` steps, so that load
+  from other processes falls on both; the minimum over the measured steps is the figure (the
+  median is printed beside it). On a CPU shared with other work, wall time also measures the
+  other work; the process's CPU seconds per step (all its threads) are printed too, as the
+  steadier figure there. Each side runs under its own backend flags: the original's
+  ``cudnn.benchmark`` and PyTorch's TF32 defaults, distgan's ``perf`` switches.
 """
 
 from __future__ import annotations
@@ -21,7 +31,7 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -38,6 +48,19 @@ PHASES = ("data", "g_forward", "d_update", "g_update")
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def _timed(run: Callable[[int], object], index: int, device: torch.device) -> float:
+    return _timed_both(run, index, device)[0]
+
+
+def _timed_both(run: Callable[[int], object], index: int, device: torch.device) -> tuple[float, float]:
+    """Wall seconds, and this process's CPU seconds (all its threads), of ``run(index)``."""
+    _sync(device)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    run(index)
+    _sync(device)
+    return time.perf_counter() - start, time.process_time() - cpu_start
 
 
 class PhaseClock:
@@ -131,3 +154,90 @@ def sample_batches(cfg: Config, count: int) -> list[torch.Tensor]:
         if len(out) == count:
             break
     return out
+
+
+@contextlib.contextmanager
+def _backend_flags(cudnn_benchmark: bool, tf32: tuple[bool, bool]) -> Iterator[None]:
+    """cuDNN autotuning and TF32 (convolutions, matmuls) for one side, restored after."""
+    saved = (torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.benchmark = cudnn_benchmark
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def _warm_up(run: Callable[[int], object], warmup: int, device: torch.device, models: list[torch.nn.Module]
+             ) -> float | None:
+    """``warmup`` unmeasured steps; the peak GPU memory of this side alone (MiB), None on CPU.
+
+    Both sides' models share the GPU: the peak counts this side's parameters and what its steps
+    added (optimizer state, gradients, activations, workspaces), not the other side's weights."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+    for i in range(warmup):
+        _timed(run, i, device)
+    if device.type != "cuda":
+        return None
+    own = sum(p.numel() * p.element_size() for m in models for p in m.parameters())
+    return (torch.cuda.max_memory_allocated(device) - before + own) / 2**20
+
+
+def _summary(times: list[tuple[float, float]], peak: float | None) -> dict[str, float | None]:
+    wall, cpu = [t[0] for t in times], [t[1] for t in times]
+    return {"step": min(wall), "median": statistics.median(wall), "cpu_step": min(cpu), "peak_mib": peak}
+
+
+def bench_against_reference(cfg: Config, steps: int, warmup: int, rounds: int, batches: list[torch.Tensor]
+                            ) -> dict[str, dict]:
+    """The original step and ``Trainer.train_step`` in alternating rounds (module docstring)."""
+    from distgan.bench.reference_step import CUDNN_BENCHMARK, ReferenceStep, build_models, copy_weights_into
+    from distgan.train.trainer import Trainer
+
+    reference_g, reference_d = build_models(cfg)  # refuses a config the original cannot build, before any set-up
+    with tempfile.TemporaryDirectory(prefix="distgan-bench-") as run_dir:
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        clock = PhaseClock(device) if device.type == "cpu" else None  # phase syncs would slow a GPU
+        trainer = Trainer(cfg, Path(run_dir), phase_timer=clock or _no_phases)
+        try:
+            copy_weights_into(trainer.g.model, trainer.d.model, reference_g, reference_d)
+            reference = ReferenceStep(cfg, reference_g, reference_d, device)
+            pinned = device.type == "cuda"  # as both loaders pin their batches on CUDA
+            host = [b.pin_memory() if pinned else b for b in batches]
+            prepared = [tuple(t.pin_memory() if pinned else t for t in reference.prepare(b)) for b in host]
+
+            def ours(i: int) -> None:
+                trainer.train_step([{"audio": host[i % len(host)]}])
+                trainer.state.step += 1
+
+            sides = {"reference": (lambda i: reference(prepared[i % len(prepared)]),
+                                   (CUDNN_BENCHMARK[cfg.model.generator.family], (True, False))),
+                     "distgan": (ours, (cfg.perf.cudnn_benchmark, (cfg.perf.tensorfloat, cfg.perf.tensorfloat)))}
+            models = {"reference": [reference.generator, *reference.discriminators],
+                      "distgan": [trainer.g.model, trainer.d.model]}
+            times: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
+            peaks = {}
+            for name, (run, flags) in sides.items():
+                with _backend_flags(*flags):
+                    peaks[name] = _warm_up(run, warmup, device, models[name])
+            for r in range(rounds):
+                for name in (sides if r % 2 == 0 else reversed(sides)):
+                    run, flags = sides[name]
+                    with _backend_flags(*flags):
+                        times[name] += [_timed_both(run, r * steps + i, device) for i in range(steps)]
+        finally:
+            for part in (trainer.watchdog, trainer.logger, trainer.data):
+                part.close()
+            trainer.lock.release()
+    result = {name: _summary(times[name], peaks[name]) for name in sides}
+    if clock is not None:
+        result["distgan"].update({phase: statistics.median(clock.seconds[phase][warmup:])
+                                  for phase in PHASES if clock.seconds.get(phase)})
+    return result
+
+
+def _no_phases(phase: str) -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext()

@@ -32,6 +32,7 @@ from distgan.config.schema import (
     MultiScaleMelConfig,
     OptimConfig,
     OptimizerConfig,
+    PerfConfig,
     SyntheticConfig,
     TrainConfig,
     WaveGANConfig,
@@ -40,6 +41,7 @@ from distgan.config.schema import (
 __all__ = [
     "DISCRIMINATOR_KINDS", "QUALITY_METRICS", "AudioConfig", "CheckpointConfig", "Config", "ConfigError",
     "DataConfig", "DiscriminatorConfig", "DistConfig", "FaultConfig", "GeneratorConfig", "LogConfig",
-    "LossConfig", "ModelConfig", "MultiScaleMelConfig", "OptimConfig", "OptimizerConfig", "SyntheticConfig",
-    "TrainConfig", "WaveGANConfig", "config_from_yaml_text", "dump_config", "from_dict", "iter_fields", "load_config", "to_dict", "validate",
+    "LossConfig", "ModelConfig", "MultiScaleMelConfig", "OptimConfig", "OptimizerConfig", "PerfConfig",
+    "SyntheticConfig", "TrainConfig", "WaveGANConfig", "config_from_yaml_text", "dump_config", "from_dict",
+    "iter_fields", "load_config", "to_dict", "validate",
 ]

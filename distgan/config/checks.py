@@ -226,6 +226,7 @@ def _check_loop(cfg: Config) -> None:
     _need(faults.watchdog_minutes >= 0, "faults.watchdog_minutes must be >= 0 (0 disables)")
     _need(faults.roll_call_seconds > 0, "faults.roll_call_seconds must be positive")
     _need(cfg.dist.timeout_minutes > 0, "dist.timeout_minutes must be positive")
+    _need(bool(cfg.perf.compile_backend.strip()), "perf.compile_backend must name a torch.compile backend")
 
 
 def _check_optim(cfg: Config) -> None:

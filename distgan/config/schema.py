@@ -302,6 +302,28 @@ class DistConfig:
 
 
 @dataclass
+class PerfConfig:
+    """Speed switches that leave the arithmetic of a step alone (``distgan.train.performance``).
+
+    All but ``optimizer_impl`` act only on CUDA. The GPU defaults follow what is known of
+    conv-heavy vocoders (HiFi-GAN's train.py sets cuDNN autotuning) and await a GPU measurement
+    (``launch/gpu_bench.sh``); the CPU choice of ``optimizer_impl: auto`` was measured.
+    """
+
+    # cuDNN tries the convolution algorithms for each new shape and keeps the fastest.
+    cudnn_benchmark: bool = True
+    # TF32 tensor cores for fp32 matmuls and convolutions (Ampere and later; ~10 mantissa bits).
+    tensorfloat: bool = True
+    # AdamW's implementation: auto (fused, on CUDA and CPU), fused, foreach, plain.
+    optimizer_impl: Literal["auto", "fused", "foreach", "plain"] = "auto"
+    # torch.compile G and D (DDP path; not under DeepSpeed); the first step compiles.
+    compile: bool = False
+    compile_backend: str = "inductor"
+    # Page-locked host batches, so that the copy to the GPU runs asynchronously.
+    pin_memory: bool = True
+
+
+@dataclass
 class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -313,3 +335,4 @@ class Config:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     faults: FaultConfig = field(default_factory=FaultConfig)
     dist: DistConfig = field(default_factory=DistConfig)
+    perf: PerfConfig = field(default_factory=PerfConfig)

@@ -115,7 +115,8 @@ def train_loader(cfg: Config, info: ProcessInfo, spec: ShardSpec, start_epoch: i
         start_epoch=start_epoch, skip_batches=skip_batches,
     )
     # Workers leave stop signals to this process, which checkpoints before it stops (signals.py).
-    return TrainLoader(stream, num_workers=cfg.data.num_workers, pin_memory=info.device.type == "cuda",
+    pinned = cfg.perf.pin_memory and info.device.type == "cuda"
+    return TrainLoader(stream, num_workers=cfg.data.num_workers, pin_memory=pinned,
                        prefetch_factor=cfg.data.prefetch_factor, worker_init_fn=ignore_stop_signals)
 
 

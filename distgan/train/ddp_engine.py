@@ -25,8 +25,8 @@ from distgan.train.sync_batchnorm import has_batchnorm
 
 class DDPEngine(ModelEngine):
     def __init__(self, name: str, model: nn.Module, wrapped: nn.Module, optim: OptimizerConfig,
-                 precision: str, device: torch.device, grad_accum: int) -> None:
-        super().__init__(name, model, make_optimizer(model, optim, fused=True), optim, precision, device)
+                 precision: str, device: torch.device, grad_accum: int, optimizer_impl: str = "auto") -> None:
+        super().__init__(name, model, make_optimizer(model, optim, optimizer_impl), optim, precision, device)
         self.wrapped = wrapped  # DistributedDataParallel(model), or the model in one process
         self.grad_accum = grad_accum
         self.scaler = (torch.amp.GradScaler(device.type, init_scale=2.0**16) if precision == "fp16" else None)
@@ -60,13 +60,7 @@ class DDPEngine(ModelEngine):
         params = [p for p in self.model.parameters() if p.grad is not None]
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
-        # Without clipping only the norm (logged, and what tells a non-finite gradient), no scaling.
-        if not params:
-            norm = torch.zeros((), device=self.device)
-        elif self.grad_clip is not None:
-            norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
-        else:
-            norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        norm = self._gradient_norm(params) if params else torch.zeros((), device=self.device)
         # Under DDP the norm is of all-reduced gradients: every rank reaches the same verdict.
         skipped = ~torch.isfinite(norm)
         if self.scaler is not None:
@@ -81,6 +75,14 @@ class DDPEngine(ModelEngine):
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return StepResult(norm.detach(), skipped)
+
+    def _gradient_norm(self, params: list[nn.Parameter]) -> torch.Tensor:
+        """The total norm, clipped to ``grad_clip``. Without clipping only the norm (logged, and
+        checked for finiteness): ``clip_grad_norm_`` with an infinite bound would still multiply
+        every gradient by 1 (V1's G + D on 2 CPU threads: 0.12 s, against 0.02 s for the norm)."""
+        if self.grad_clip is not None:
+            return torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+        return torch.nn.utils.get_total_norm([p.grad for p in params])
 
     def zero_grad(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
@@ -127,7 +129,7 @@ def build_ddp_engines(cfg: Config, generator: nn.Module, discriminator: nn.Modul
     accelerator = Accelerator(mixed_precision="no", cpu=not torch.cuda.is_available(), kwargs_handlers=handlers)
     engines = [
         DDPEngine(name, model, accelerator.prepare_model(model), optim, cfg.train.precision, accelerator.device,
-                  cfg.train.grad_accum)
+                  cfg.train.grad_accum, cfg.perf.optimizer_impl)
         for name, model, optim in (("generator", generator, cfg.optim.generator),
                                    ("discriminator", discriminator, cfg.optim.discriminator))
     ]

@@ -264,7 +264,7 @@ def build_deepspeed_engines(cfg: Config, base: dict[str, Any], generator: nn.Mod
                 if buffer.is_floating_point():
                     buffer.data = buffer.data.to(DTYPES[precision])
         optimizer = (DummyOptim(model.parameters(), lr=optim.lr) if "optimizer" in plugins[name].deepspeed_config
-                     else make_optimizer(model, optim))
+                     else make_optimizer(model, optim, cfg.perf.optimizer_impl))
         accelerators[-1].prepare(model, optimizer)
         engines.append(DeepSpeedEngine(name, model, accelerators[-1].deepspeed_engine_wrapped.engine, optim,
                                        precision, accelerators[-1].device))

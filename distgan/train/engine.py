@@ -168,25 +168,36 @@ class ModelEngine(ABC):
         """The plain model with every parameter whole on every rank (ZeRO-3 gathers them)."""
 
 
-def make_optimizer(model: nn.Module, optim: OptimizerConfig, fused: bool = False) -> torch.optim.Optimizer:
-    """AdamW; ``fused`` (one kernel, and it can skip an update on device: ``skips_on_device``)."""
+def make_optimizer(model: nn.Module, optim: OptimizerConfig, impl: str = "plain") -> torch.optim.Optimizer:
+    """AdamW over ``model``'s parameters; ``impl`` is ``perf.optimizer_impl`` (``performance.py``)."""
+    from distgan.train.performance import optimizer_kwargs
+
+    device = next(model.parameters()).device
     return torch.optim.AdamW(model.parameters(), lr=optim.lr, betas=tuple(optim.betas), eps=optim.eps,
-                             weight_decay=optim.weight_decay, fused=fused or None)
+                             weight_decay=optim.weight_decay, **optimizer_kwargs(impl, device))
 
 
 def build_engines(cfg: Config, generator: nn.Module, discriminator: nn.Module
                   ) -> tuple[ModelEngine, ModelEngine, ProcessInfo]:
     """Set up the process group and wrap both models for the launch mode in effect (BatchNorm
-    layers first made to span the ranks as ``dist.batchnorm`` says: ``sync_batchnorm``)."""
+    layers first made to span the ranks as ``dist.batchnorm`` says: ``sync_batchnorm``; ``perf``'s
+    backend flags set and, under DDP or one process, the models compiled: ``performance``)."""
+    from distgan.config import ConfigError
     from distgan.train.deepspeed_engine import build_deepspeed_engines, deepspeed_base_config
+    from distgan.train.performance import apply_backend_flags, compile_in_place
 
+    apply_backend_flags(cfg.perf)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     generator, discriminator = (convert_batchnorm(m, cfg.dist.batchnorm, world_size, torch.cuda.is_available())
                                 for m in (generator, discriminator))
     base = deepspeed_base_config(cfg)
     if base is not None:
+        if cfg.perf.compile:
+            raise ConfigError("perf.compile: compiling under DeepSpeed is not supported; use DDP or set it false")
         g, d, info = build_deepspeed_engines(cfg, base, generator, discriminator)
     else:
+        for model in (generator, discriminator):
+            compile_in_place(model, cfg.perf)
         from distgan.train.ddp_engine import build_ddp_engines
 
         g, d, info = build_ddp_engines(cfg, generator, discriminator)
