@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch.nn.utils import parametrize
@@ -42,16 +41,6 @@ from distgan.mel_loss import build_mel_loss
 from distgan.models.wavegan import latent_noise
 from distgan.train.engine import ModelEngine
 from distgan.train.skips import SkipGuard, Values
-
-
-@dataclass
-class StepOutcome:
-    """What the loop needs of a step, every rank agreeing: the values to log (device tensors),
-    whether an update was skipped, whether any rank asked to stop."""
-
-    values: Values
-    skipped: bool
-    stop: bool
 
 
 def judge_generated(frozen_d: Callable, real: torch.Tensor, fake: torch.Tensor):
@@ -93,14 +82,17 @@ class GANStep:
         self.separate_real_fake = bool(getattr(d.model, "separate_real_fake_calls", False))
         self.g_adversarial = cfg.loss.adversarial if cfg.loss.generator_adversarial == "same" else "mse"
         self.skips = SkipGuard(info, g.skips_on_device and d.skips_on_device)
+        self.stop = False  # whether any rank asked to stop, as the last step's agreement found
 
     @property
     def bad_terms(self) -> str:
         """Which loss terms were last not finite, and on which ranks."""
         return self.skips.bad_terms
 
-    def __call__(self, waves: list[torch.Tensor], step: int, stop: bool = False) -> StepOutcome:
-        """Step ``step``, ``stop`` telling whether this rank was asked to stop (``skips.py``)."""
+    def __call__(self, waves: list[torch.Tensor], step: int, stop: bool = False) -> tuple[Values, bool]:
+        """Losses, gradient norms and loss scales of step ``step`` (device tensors), and whether an
+        update was skipped, every rank agreeing; ``stop``: whether this rank was asked to stop,
+        agreed into ``self.stop`` by the same collective (``skips.py``)."""
         train_d = step >= self.cfg.train.mel_only_steps
         # D-only warm-up after the mel-only one: G runs (no gradient) but neither trains nor steps.
         d_only = train_d and step < self.cfg.train.mel_only_steps + self.cfg.train.d_warmup_steps
@@ -119,14 +111,14 @@ class GANStep:
             with self.phase("g_update"):
                 self.g_update(waves, inputs, shared_fakes, adversarial=train_d)
         with self.phase("stop_check"):
-            values, skipped, stop = self.skips.settle(stop)
+            values, skipped, self.stop = self.skips.settle(stop)
         # Each rank adds 1/world_size: the reduced total counts the update once.
         self.count({f"skipped_updates/{key}": 1.0 / self.info.world_size for key in skipped})
         for engine in (self.g, self.d):
             scale = engine.loss_scale()
             if scale is not None:
                 values[f"loss_scale/{engine.name[0]}"] = scale
-        return StepOutcome(values, bool(skipped), stop)
+        return values, bool(skipped)
 
     def generator_input(self, wave: torch.Tensor, step: int, micro_batch: int) -> torch.Tensor:
         """G's input for the real batch ``wave``: its log-mel, or (wavegan) noise of the same batch size."""

@@ -173,7 +173,6 @@ class Trainer:
         self.watchdog = Watchdog(cfg.faults.watchdog_minutes, info.rank, self.run_dir / "logs")
         self.gan_step = GANStep(cfg, self.g, self.d, info, self.mel_input, self.mel_loss, self._phase,
                                 self.logger.count)
-        self.stop_agreed = False  # a stop requested on some rank, as the last step's agreement found
         distributed.barrier()  # every rank is set up before any of them polls for a stop
 
     @contextlib.contextmanager
@@ -273,7 +272,7 @@ class Trainer:
                         batches = self._batches()  # rolled back: the restored data position
                         continue
                     self._log_and_validate(bar)
-                    stop = self.stop_agreed  # polled and agreed at the end of the step (skips.py)
+                    stop = self.gan_step.stop  # polled and agreed at the end of the step (skips.py)
                     last_checkpoint = self._maybe_checkpoint(stop) or last_checkpoint
             if last_checkpoint is None or self.state.step == 0:
                 last_checkpoint = self.save_checkpoint()
@@ -367,12 +366,11 @@ class Trainer:
             engine.set_lr(lr * self.state.lr_scale)
             values[f"lr/{engine.name[0]}"] = lr * self.state.lr_scale
         waves = [b["audio"].to(self.info.device, non_blocking=True) for b in micro_batches]
-        outcome = self.gan_step(waves, self.state.step, self.stop_requested())
-        self.stop_agreed = outcome.stop
+        step_values, skipped = self.gan_step(waves, self.state.step, self.stop_requested())
         for engine in (self.g, self.d):
             engine.settle_running_stats()  # dist.batchnorm=local: the ranks' mean (sync_batchnorm.py)
-        self.state.consecutive_skips = self.state.consecutive_skips + 1 if outcome.skipped else 0
-        return values | outcome.values
+        self.state.consecutive_skips = self.state.consecutive_skips + 1 if skipped else 0
+        return values | step_values
 
     # ------------------------------------------------------------------------------------------
     def save_checkpoint(self) -> Path | None:
