@@ -93,6 +93,16 @@ def any_rank(flag: bool, device: torch.device) -> bool:
     return bool(value.item() > 0)
 
 
+def any_rank_each(flags: torch.Tensor) -> torch.Tensor:
+    """``flags`` (0/1, on ``device``) maxed over ranks in place, each true everywhere if true
+    anywhere: one collective and no host read (the caller reads the result once)."""
+    if active():
+        work = dist.all_reduce(flags, op=dist.ReduceOp.MAX, async_op=True)
+        work.wait()
+        _latest_work[:] = [work]
+    return flags
+
+
 def barrier() -> None:
     if active():
         dist.barrier()

@@ -314,7 +314,7 @@ class PerfConfig:
     cudnn_benchmark: bool = True
     # TF32 tensor cores for fp32 matmuls and convolutions (Ampere and later; ~10 mantissa bits).
     tensorfloat: bool = True
-    # AdamW's implementation: auto (fused on CUDA, the per-parameter loop on CPU), fused, foreach, plain.
+    # AdamW's implementation: auto (fused, on CUDA and CPU), fused, foreach, plain.
     optimizer_impl: Literal["auto", "fused", "foreach", "plain"] = "auto"
     # torch.compile G and D (DDP path; not under DeepSpeed); the first step compiles.
     compile: bool = False

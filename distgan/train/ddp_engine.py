@@ -9,7 +9,6 @@ which works on CPU too. The state is one file, written by rank 0 (every rank hol
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from distgan.train.sync_batchnorm import has_batchnorm
 
 class DDPEngine(ModelEngine):
     def __init__(self, name: str, model: nn.Module, wrapped: nn.Module, optim: OptimizerConfig,
-                 precision: str, device: torch.device, grad_accum: int, optimizer_impl: str = "plain") -> None:
+                 precision: str, device: torch.device, grad_accum: int, optimizer_impl: str = "auto") -> None:
         super().__init__(name, model, make_optimizer(model, optim, optimizer_impl), optim, precision, device)
         self.wrapped = wrapped  # DistributedDataParallel(model), or the model in one process
         self.grad_accum = grad_accum
@@ -53,23 +52,29 @@ class DDPEngine(ModelEngine):
         loss = loss / self.grad_accum
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
 
+    @property
+    def skips_on_device(self) -> bool:
+        return bool(self.optimizer.defaults.get("fused"))
+
     def step(self) -> StepResult:
         params = [p for p in self.model.parameters() if p.grad is not None]
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
-        norm = float(self._gradient_norm(params)) if params else 0.0
+        norm = self._gradient_norm(params) if params else torch.zeros((), device=self.device)
+        # Under DDP the norm is of all-reduced gradients: every rank reaches the same verdict.
+        skipped = ~torch.isfinite(norm)
         if self.scaler is not None:
-            scale = self.scaler.get_scale()
-            self.scaler.step(self.optimizer)  # skips by itself on inf/nan
+            self.scaler.step(self.optimizer)  # skips by itself on inf/nan (on device when fused)
             self.scaler.update()
-            skipped = self.scaler.get_scale() < scale
-        elif math.isfinite(norm):
+        elif self.skips_on_device:
+            # What GradScaler does for a fused optimizer: it skips the update on device when found_inf is 1.
+            self.optimizer.found_inf = skipped.to(torch.float32)
             self.optimizer.step()
-            skipped = False
-        else:
-            skipped = True
+            del self.optimizer.found_inf
+        elif not bool(skipped):  # a host synchronisation: only with a non-fused optimizer
+            self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return StepResult(norm, skipped)
+        return StepResult(norm.detach(), skipped)
 
     def _gradient_norm(self, params: list[nn.Parameter]) -> torch.Tensor:
         """The total norm, clipped to ``grad_clip``. Without clipping only the norm (logged, and
@@ -82,8 +87,13 @@ class DDPEngine(ModelEngine):
     def zero_grad(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
 
-    def loss_scale(self) -> float | None:
-        return float(self.scaler.get_scale()) if self.scaler is not None else None
+    def loss_scale(self) -> torch.Tensor | float | None:
+        if self.scaler is None:
+            return None
+        # The scale tensor itself (get_scale() would read it on the host); a copy, as update() changes
+        # it. Before this model's first backward there is none yet: the initial scale.
+        scale = self.scaler._get_scale_async()
+        return scale.clone() if scale is not None else self.scaler.get_scale()
 
     def save(self, folder: Path, is_main: bool) -> None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ modules that import Accelerate and DeepSpeed:
 
 ``build_engines`` decides once, from the environment the launcher left and the config, which one
 runs. Facts the design rests on (tests in ``tests/train/test_deepspeed.py`` and
-``test_distributed.py`` hold them to account):
+``test_distributed.py``, ``test_step_syncs.py`` hold them to account):
 
 - **Two engines, one per model.** A GAN alternates two optimizers over two models; each model
   gets its own engine and loss scaler, so a discriminator overflow never skips a generator step.
@@ -33,6 +33,11 @@ runs. Facts the design rests on (tests in ``tests/train/test_deepspeed.py`` and
   which are cast here) and does not autocast, so the engine casts inputs to ``input_dtype``; the
   mel losses stay fp32. On the DDP path distgan owns autocast and one ``torch.amp.GradScaler`` per
   model (Accelerate keeps one scaler, and on CPU silently ignores fp16), so fp16 runs on CPU too.
+- **One host read and one collective per step (one process and DDP).** ``DDPEngine`` uses fused
+  AdamW, which skips an update on the device when told ``found_inf`` (as ``GradScaler`` tells it),
+  so a non-finite loss is not read before its backward but turns its gradients to NaN, which DDP's
+  all-reduce carries to every rank; the step ends with one agreement (``skips.py``). DeepSpeed's
+  engines cannot skip on the device: there each loss is read and agreed before its backward.
 - **No ``prepare`` of the shard loader.** The WebDataset stream splits by rank itself
   (``distgan.data.stream.plan``); ``accelerator.prepare`` would shard it a second time.
 """
@@ -61,8 +66,10 @@ Forward = Callable[..., Any]
 
 @dataclass
 class StepResult:
-    grad_norm: float
-    skipped: bool  # the optimizer did not update (non-finite gradients or an fp16 overflow)
+    """Device tensors where the engine ``skips_on_device`` (read on the host, they would synchronise)."""
+
+    grad_norm: torch.Tensor | float
+    skipped: torch.Tensor | bool  # the optimizer did not update (non-finite gradients or an fp16 overflow)
 
 
 class ModelEngine(ABC):
@@ -104,6 +111,13 @@ class ModelEngine(ABC):
         if self.averages_running_stats:
             average_running_stats(self.model)
 
+    @property
+    def skips_on_device(self) -> bool:
+        """Whether ``step`` skips an update for non-finite gradients without a host read (a fused
+        optimizer told ``found_inf``): a non-finite loss can then go through backward, its NaN
+        gradients doing the skipping, instead of being checked on the host first (``step.py``)."""
+        return False
+
     def set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -138,7 +152,7 @@ class ModelEngine(ABC):
         """Drop gradients without updating (an update skipped on every rank)."""
 
     @abstractmethod
-    def loss_scale(self) -> float | None:
+    def loss_scale(self) -> torch.Tensor | float | None:
         """The current fp16 loss scale, None without fp16."""
 
     @abstractmethod

@@ -12,10 +12,10 @@ cannot interrupt or corrupt it. Sources:
   sbatch scripts use, because it reaches every rank on every node without going through the
   launchers, whose agents kill workers 30 s after forwarding a signal.
 
-Every rank polls; ``distributed.any_rank`` in the loop makes all ranks agree. DataLoader
-workers ignore these signals (``ignore_stop_signals``): a signal sent to the whole process group
-(``scancel``, a container runtime, Ctrl-C in a terminal) must not kill them before the main
-process has written its checkpoint.
+Every rank polls at the end of each step, and the step's one agreement (``skips.py``) makes all
+ranks agree. DataLoader workers ignore these signals (``ignore_stop_signals``): a signal sent to
+the whole process group (``scancel``, a container runtime, Ctrl-C in a terminal) must not kill
+them before the main process has written its checkpoint.
 """
 
 from __future__ import annotations

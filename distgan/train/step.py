@@ -22,8 +22,8 @@ micro-batch: ``latent_noise``), and its G learns from the adversarial loss alone
 feature matching). Its BatchNorm discriminator judges real and generated audio in separate calls
 (``_discriminate``, read from the D module's ``separate_real_fake_calls``).
 
-Before each backward, every rank's loss terms are checked for finiteness and the ranks agree
-(one all-reduce): a non-finite term anywhere skips that update on every rank, optimizer untouched.
+A non-finite loss term or gradient on any rank skips that update on every rank, optimizer
+untouched, with one collective and one host read per step (``skips.py``).
 """
 
 from __future__ import annotations
@@ -32,16 +32,37 @@ import contextlib
 from collections.abc import Callable
 
 import torch
+from torch.nn.utils import parametrize
 
-from distgan import distributed, losses
+from distgan import losses
 from distgan.config import Config
 from distgan.distributed import ProcessInfo
 from distgan.mel_loss import build_mel_loss
 from distgan.models.wavegan import latent_noise
 from distgan.train.engine import ModelEngine
+from distgan.train.skips import SkipGuard, Values
 
-Values = dict[str, torch.Tensor | float]
 
+def judge_generated(frozen_d: Callable, real: torch.Tensor, fake: torch.Tensor):
+    """The G update's calls through the frozen D; returns (fake_logits, real_feats, fake_feats).
+
+    Only the generated audio needs a graph: D is frozen and the real audio's feature maps are
+    targets, so a backward through one concatenated call also covers the real half, whose
+    gradients are all zero (about half the G update's D backward). So two calls, real audio first
+    and without a graph, then generated audio with one, both inside ``parametrize.cached()``: D's
+    weight-norm and spectral-norm weights are computed once, at the first call, and reused by the
+    second. That keeps what one call gave: one power iteration of spectral norm (it advances when
+    its weight is computed in training mode) and the same normalised weights for both halves;
+    and the second call does not pay for the weights again. Real first: under ZeRO-3 a graph-free
+    forward after one whose backward is pending finds the gathered parameters still marked in
+    use and fails. A BatchNorm D (the WaveGAN family) judged them apart anyway, and in its G
+    update judges no real audio at all.
+    """
+    with parametrize.cached():
+        with torch.no_grad():
+            _, real_feats = frozen_d(real.unsqueeze(1))
+        fake_logits, fake_feats = frozen_d(fake)
+    return fake_logits, real_feats, fake_feats
 
 class GANStep:
     """``phase(name)`` wraps each phase (``g_forward``, ``d_update``, ``g_update``); ``count``
@@ -60,34 +81,44 @@ class GANStep:
         self.unconditional = cfg.model.generator.family == "wavegan"
         self.separate_real_fake = bool(getattr(d.model, "separate_real_fake_calls", False))
         self.g_adversarial = cfg.loss.adversarial if cfg.loss.generator_adversarial == "same" else "mse"
-        self.bad_terms = ""  # which loss terms were last not finite, and where
-        self._skipped = False  # an update of the current step was skipped
+        self.skips = SkipGuard(info, g.skips_on_device and d.skips_on_device)
+        self.stop = False  # whether any rank asked to stop, as the last step's agreement found
 
-    def __call__(self, waves: list[torch.Tensor], step: int) -> tuple[Values, bool]:
-        """Losses, gradient norms and loss scales of step ``step``; True when an update was skipped."""
+    @property
+    def bad_terms(self) -> str:
+        """Which loss terms were last not finite, and on which ranks."""
+        return self.skips.bad_terms
+
+    def __call__(self, waves: list[torch.Tensor], step: int, stop: bool = False) -> tuple[Values, bool]:
+        """Losses, gradient norms and loss scales of step ``step`` (device tensors), and whether an
+        update was skipped, every rank agreeing; ``stop``: whether this rank was asked to stop,
+        agreed into ``self.stop`` by the same collective (``skips.py``)."""
         train_d = step >= self.cfg.train.mel_only_steps
         # D-only warm-up after the mel-only one: G runs (no gradient) but neither trains nor steps.
         d_only = train_d and step < self.cfg.train.mel_only_steps + self.cfg.train.d_warmup_steps
         train_g = not d_only and (not train_d or step % self.cfg.train.d_steps_per_g == 0)
         inputs = [self.generator_input(w, step, i) for i, w in enumerate(waves)]
-        values: Values = {}
-        self._skipped = False
+        self.skips.begin()
         shared_fakes = None
         if train_d:
             share = train_g and len(waves) == 1
             with self.phase("g_forward"), torch.set_grad_enabled(share):
                 fakes = [self.g(x) for x in inputs]
             with self.phase("d_update"):
-                values.update(self.d_update(waves, fakes) or {})
+                self.d_update(waves, fakes)
             shared_fakes = fakes if share else None
         if train_g:
             with self.phase("g_update"):
-                values.update(self.g_update(waves, inputs, shared_fakes, adversarial=train_d) or {})
+                self.g_update(waves, inputs, shared_fakes, adversarial=train_d)
+        with self.phase("stop_check"):
+            values, skipped, self.stop = self.skips.settle(stop)
+        # Each rank adds 1/world_size: the reduced total counts the update once.
+        self.count({f"skipped_updates/{key}": 1.0 / self.info.world_size for key in skipped})
         for engine in (self.g, self.d):
             scale = engine.loss_scale()
             if scale is not None:
                 values[f"loss_scale/{engine.name[0]}"] = scale
-        return values, self._skipped
+        return values, bool(skipped)
 
     def generator_input(self, wave: torch.Tensor, step: int, micro_batch: int) -> torch.Tensor:
         """G's input for the real batch ``wave``: its log-mel, or (wavegan) noise of the same batch size."""
@@ -97,23 +128,20 @@ class GANStep:
         return latent_noise(wave.shape[0], self.cfg.model.wavegan.latent_dim, key).to(wave.device)
 
     def _discriminate(self, forward: Callable, real: torch.Tensor, fake: torch.Tensor):
-        """D on real and fake; returns (real_logits, fake_logits, real_feats, fake_feats).
-
-        Separate calls when D has BatchNorm (``separate_real_fake``, the WaveGAN family): in one
-        batch each clip would be normalised by the statistics of the real/generated mixture, which
-        is known to change what a BatchNorm discriminator learns (it can tell the halves apart by
-        their batch statistics rather than by each clip). The vocoder families' discriminators have
-        no batch-dependent layer, and for them one call is deliberate:
+        """The D update's call: D on real and (detached) generated audio; returns (real_logits,
+        fake_logits, real_feats, fake_feats).
 
         One call, also for spectral norm (MSD's first scale, and MPD/MRD with
         ``*_use_spectral_norm``): its power iteration advances once per training-mode forward, so
         HiFi-GAN's reference, which calls D on real and then on generated audio, judges the two with
         weights normalised by slightly different estimates of the top singular value (train-mode
         logits differ by ~5.6e-3 at that scale), and advances the estimate twice per half-step. The
-        GAN losses compare D(real) with D(fake) as one function, which is what a single call
+        GAN losses compare D(real) with D(fake) as one function, which is what one set of weights
         evaluates; one power iteration per D update is what spectral norm prescribes (Miyato et al.
-        2018), as the weights move little between updates; and the result does not depend on how a
-        batch is split. So the estimate advances once in the D update and once in the G update.
+        2018), as the weights move little between updates. Separate calls when D has BatchNorm
+        (``separate_real_fake``, the WaveGAN family): in one batch each clip would be normalised by
+        the statistics of the real/generated mixture, which is known to change what a BatchNorm
+        discriminator learns (it can tell the halves apart by their batch statistics).
         """
         if self.separate_real_fake:
             (real_logits, real_feats), (fake_logits, fake_feats) = forward(real.unsqueeze(1)), forward(fake)
@@ -123,31 +151,12 @@ class GANStep:
         return ([x[:n] for x in logits], [x[n:] for x in logits],
                 [[f[:n] for f in fs] for fs in feats], [[f[n:] for f in fs] for fs in feats])
 
-    def _all_finite(self, terms: dict[str, torch.Tensor]) -> bool:
-        """Whether every rank's loss terms are finite: all ranks skip an update together or none does."""
-        bad = [name for name, value in terms.items() if not bool(torch.isfinite(value).item())]
-        if not distributed.any_rank(bool(bad), self.info.device):
-            return True
-        # Rare, and every rank is here: tell every rank which terms failed where.
-        per_rank = distributed.all_gather_object(bad)
-        self.bad_terms = ", ".join(f"{name} (rank {rank})" for rank, names in enumerate(per_rank) for name in names)
-        return False
-
-    def _skip(self, engine: ModelEngine) -> None:
-        """An update that did not happen: a non-finite loss, or the optimizer skipped it
-        (non-finite gradients, an fp16 overflow). Either counts towards giving up."""
-        self._skipped = True
-        # Each rank adds 1/world_size: the reduced total counts the update once.
-        self.count({f"skipped_updates/{engine.name[0]}": 1.0 / self.info.world_size})
-
     def _finish(self, engine: ModelEngine, sums: dict[str, torch.Tensor], count: int) -> Values:
         """Step ``engine``; the logged losses are the means over the micro-batches."""
         values: Values = {name: total / count for name, total in sums.items()}
         result = engine.step()
         values[f"grad_norm/{engine.name[0]}"] = result.grad_norm
-        if result.skipped:
-            self.bad_terms = f"the {engine.name}'s gradients"
-            self._skip(engine)
+        self.skips.record(engine, values, result.skipped)
         return values
 
     def d_update(self, waves: list[torch.Tensor], fakes: list[torch.Tensor]) -> Values | None:
@@ -158,13 +167,12 @@ class GANStep:
             real_logits, fake_logits, _, _ = self._discriminate(self.d, wave, fake.detach())
             d_real, d_fake = losses.discriminator_adversarial_loss(real_logits, fake_logits, kind)
             terms = {"d/real": d_real, "d/fake": d_fake}
-            if not self._all_finite(terms):
-                self.d.zero_grad()
-                self._skip(self.d)
+            loss = self.skips.guard(self.d, terms, d_real + d_fake)
+            if loss is None:
                 return None
             terms["d/total"] = d_real + d_fake
             with self.d.accumulating(last=i == len(waves) - 1):
-                self.d.backward(terms["d/total"])
+                self.d.backward(loss)
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0) + value.detach()
         return self._finish(self.d, sums, len(waves))
@@ -183,19 +191,18 @@ class GANStep:
             terms = {"g/mel": self.mel_criterion(fake, wave)}
             if adversarial:
                 with self.d.frozen() as frozen_d:
-                    _, fake_logits, real_feats, fake_feats = self._discriminate(frozen_d, wave, fake)
+                    fake_logits, real_feats, fake_feats = judge_generated(frozen_d, wave, fake)
                 terms["g/adv"] = losses.generator_adversarial_loss(fake_logits, self.g_adversarial)
                 terms["g/fm"] = losses.feature_matching_loss(real_feats, fake_feats)
-            if not self._all_finite(terms):
-                self.g.zero_grad()
-                self._skip(self.g)
-                return None
             total = weights.mel_weight * terms["g/mel"]
             if adversarial:
                 total = total + weights.adv_weight * terms["g/adv"] + weights.fm_weight * terms["g/fm"]
+            loss = self.skips.guard(self.g, terms, total)
+            if loss is None:
+                return None
             terms["g/total"] = total
             with self.g.accumulating(last=i == len(waves) - 1):
-                self.g.backward(total)
+                self.g.backward(loss)
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0) + value.detach()
         return self._finish(self.g, sums, len(waves))
@@ -209,13 +216,12 @@ class GANStep:
             with self.d.frozen() as frozen_d:
                 fake_logits, _ = frozen_d(fake)
             terms = {"g/adv": losses.generator_adversarial_loss(fake_logits, self.g_adversarial)}
-            if not self._all_finite(terms):
-                self.g.zero_grad()
-                self._skip(self.g)
+            loss = self.skips.guard(self.g, terms, self.cfg.loss.adv_weight * terms["g/adv"])
+            if loss is None:
                 return None
             terms["g/total"] = self.cfg.loss.adv_weight * terms["g/adv"]
             with self.g.accumulating(last=i == len(noises) - 1):
-                self.g.backward(terms["g/total"])
+                self.g.backward(loss)
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0) + value.detach()
         return self._finish(self.g, sums, len(noises))

@@ -58,7 +58,7 @@ PHASES = {
     "g_update": "training step: generator update",
     "log": "reducing metrics over ranks",
     "validation": "validation",
-    "stop_check": "agreeing on a stop request",
+    "stop_check": "agreeing on skipped updates and a stop request",
     "checkpoint": "checkpoint",
 }
 
@@ -272,8 +272,7 @@ class Trainer:
                         batches = self._batches()  # rolled back: the restored data position
                         continue
                     self._log_and_validate(bar)
-                    with self._phase("stop_check"):
-                        stop = distributed.any_rank(self.stop_requested(), self.info.device)
+                    stop = self.gan_step.stop  # polled and agreed at the end of the step (skips.py)
                     last_checkpoint = self._maybe_checkpoint(stop) or last_checkpoint
             if last_checkpoint is None or self.state.step == 0:
                 last_checkpoint = self.save_checkpoint()
@@ -303,7 +302,7 @@ class Trainer:
             "perf/data_wait_fraction": data_time / step_time,
         })
         self.logger.add(values)
-        skips = sum(b["skips"] for b in micro_batches).tolist()
+        skips = sum(b["skips"] for b in micro_batches).numpy()  # the loader's host counters: no device read
         self.logger.count({f"data_skips/{r}": float(n) for r, n in zip(COUNTER_NAMES, skips, strict=True)})
         if self.state.consecutive_skips >= cfg.faults.max_consecutive_skips:
             self._handle_divergence(self.state.step)
@@ -367,7 +366,7 @@ class Trainer:
             engine.set_lr(lr * self.state.lr_scale)
             values[f"lr/{engine.name[0]}"] = lr * self.state.lr_scale
         waves = [b["audio"].to(self.info.device, non_blocking=True) for b in micro_batches]
-        step_values, skipped = self.gan_step(waves, self.state.step)
+        step_values, skipped = self.gan_step(waves, self.state.step, self.stop_requested())
         for engine in (self.g, self.d):
             engine.settle_running_stats()  # dist.batchnorm=local: the ranks' mean (sync_batchnorm.py)
         self.state.consecutive_skips = self.state.consecutive_skips + 1 if skipped else 0

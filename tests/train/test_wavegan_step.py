@@ -59,4 +59,6 @@ def test_batchnorm_discriminator_sees_real_and_generated_audio_apart(make_traine
 
 def test_vocoder_discriminator_sees_both_in_one_batch(make_trainer) -> None:
     trainer = make_trainer(TINY)
-    assert d_batch_sizes(trainer) == [4, 4]  # FAST's batch of 2: real and generated concatenated, twice
+    # FAST's batch of 2. D update: real and generated concatenated; G update: generated (with a
+    # graph), then real (the feature-matching targets, without one): test_step_work.py.
+    assert d_batch_sizes(trainer) == [4, 2, 2]
