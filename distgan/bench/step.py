@@ -9,7 +9,9 @@ Measurements in one process, on the same device, model, batch shape and precisio
 - **plain**: the same generator, discriminators, losses and AdamW in a bare PyTorch loop (no
   Accelerate, no logging, no checks) over batches already in memory, so it pays no data cost.
   It does the same arithmetic as distgan's step (real and generated audio through D in one
-  batch, D frozen for the generator's backward), so the ratio isolates the machinery.
+  batch in the D update; in the G update, D frozen, real audio without a graph and generated
+  audio with one, ``step.judge_generated``; the same AdamW kernel, ``perf.optimizer_impl``),
+  so the ratio isolates the machinery.
 
 The ratio of the two is distgan's overhead; data wait counts against distgan.
 
@@ -41,6 +43,8 @@ from distgan.config import Config
 from distgan.mel import MelSpectrogram
 from distgan.mel_loss import build_mel_loss
 from distgan.models.build import build_discriminators, build_generator
+from distgan.train.engine import make_optimizer
+from distgan.train.step import judge_generated
 
 PHASES = ("data", "g_forward", "d_update", "g_update")
 
@@ -99,7 +103,7 @@ def bench_plain(cfg: Config, steps: int, warmup: int, batches: list[torch.Tensor
     torch.manual_seed(cfg.train.seed)
     generator = build_generator(cfg.model.generator, cfg.audio.n_mels).to(device)
     discriminator = build_discriminators(cfg.model.discriminator, cfg.audio.sample_rate).to(device)
-    og, od = (torch.optim.AdamW(m.parameters(), lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
+    og, od = (make_optimizer(m, o, cfg.perf.optimizer_impl)
               for m, o in ((generator, cfg.optim.generator), (discriminator, cfg.optim.discriminator)))
     mel_input, mel_loss = MelSpectrogram(cfg.audio).to(device), build_mel_loss(cfg).to(device)
     dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.train.precision]
@@ -124,11 +128,10 @@ def bench_plain(cfg: Config, steps: int, warmup: int, batches: list[torch.Tensor
         od.step()
         discriminator.requires_grad_(False)
         with autocast():
-            logits, feats = discriminator(torch.cat([real, fake]))
+            fake_logits, real_feats, fake_feats = judge_generated(discriminator, wave, fake)
         g_loss = (w.mel_weight * mel_loss(fake, wave)
-                  + w.adv_weight * losses.generator_adversarial_loss([x[n:] for x in logits], kind)
-                  + w.fm_weight * losses.feature_matching_loss([[f[:n] for f in fs] for fs in feats],
-                                                               [[f[n:] for f in fs] for fs in feats]))
+                  + w.adv_weight * losses.generator_adversarial_loss(fake_logits, kind)
+                  + w.fm_weight * losses.feature_matching_loss(real_feats, fake_feats))
         og.zero_grad()
         g_loss.backward()
         og.step()

@@ -64,6 +64,7 @@ def judge_generated(frozen_d: Callable, real: torch.Tensor, fake: torch.Tensor):
         fake_logits, fake_feats = frozen_d(fake)
     return fake_logits, real_feats, fake_feats
 
+
 class GANStep:
     """``phase(name)`` wraps each phase (``g_forward``, ``d_update``, ``g_update``); ``count``
     adds to the logger's running counts (``skipped_updates/{g,d}``)."""
