@@ -35,7 +35,7 @@ import socket
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -191,18 +191,26 @@ def _run(command: list[str], env: dict[str, str], timeout: float) -> None:
         raise RuntimeError(f"{' '.join(command)} exited {done.returncode}:\n{done.stderr[-4000:]}")
 
 
-def measure_modes(config: Path, overrides: list[str], modes: Iterable[str], out: Path,
-                  timeout: float = 1800) -> dict[str, list[dict[str, Any]]]:
-    """Per mode, each rank's ``rank_memory`` from a two-rank CPU process group."""
+def per_mode_ranks(modes: Iterable[str], out: Path, module_args: Callable[[Path], list[str]],
+                   timeout: float = 1800) -> dict[str, list[dict[str, Any]]]:
+    """Per launch mode, a two-rank CPU process group running ``python -m <module_args(folder)>``;
+    each rank writes ``folder/rank-N.json``, returned in rank order."""
     results = {}
     for mode in modes:
         folder = out / mode
         folder.mkdir(parents=True, exist_ok=True)
         _run([sys.executable, "-m", "accelerate.commands.launch", "--config_file",
               str(REPO / "launch" / LAUNCH_CONFIGS[mode]), "--main_process_port", str(_free_port()),
-              "-m", "distgan.bench.memory", "rank", str(folder), str(config), *overrides], _env(), timeout)
+              "-m", *module_args(folder)], _env(), timeout)
         results[mode] = [json.loads(path.read_text()) for path in sorted(folder.glob("rank-*.json"))]
     return results
+
+
+def measure_modes(config: Path, overrides: list[str], modes: Iterable[str], out: Path,
+                  timeout: float = 1800) -> dict[str, list[dict[str, Any]]]:
+    """Per mode, each rank's ``rank_memory`` from a two-rank CPU process group."""
+    return per_mode_ranks(modes, out, lambda folder: ["distgan.bench.memory", "rank", str(folder), str(config),
+                                                      *overrides], timeout)
 
 
 def measure_peaks(config: Path, overrides: list[str], timeout: float = 1800) -> dict[bool, dict[str, float]]:

@@ -131,17 +131,10 @@ def rank_traffic(cfg: Config, steps: int) -> dict[str, Any]:
 def measure_traffic(config: Path, overrides: list[str], modes: Iterable[str], out: Path, steps: int = 2,
                     timeout: float = 1800) -> dict[str, list[dict[str, Any]]]:
     """Per mode, each rank's ``rank_traffic`` from a two-rank CPU process group."""
-    from distgan.bench.memory import LAUNCH_CONFIGS, REPO, _env, _free_port, _run
+    from distgan.bench.memory import per_mode_ranks
 
-    results = {}
-    for mode in modes:
-        folder = out / mode
-        folder.mkdir(parents=True, exist_ok=True)
-        _run([sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-              str(REPO / "launch" / LAUNCH_CONFIGS[mode]), "--main_process_port", str(_free_port()),
-              "-m", "distgan.bench.traffic", str(folder), str(steps), str(config), *overrides], _env(), timeout)
-        results[mode] = [json.loads(path.read_text()) for path in sorted(folder.glob("rank-*.json"))]
-    return results
+    return per_mode_ranks(modes, out, lambda folder: ["distgan.bench.traffic", str(folder), str(steps), str(config),
+                                                      *overrides], timeout)
 
 
 def traffic_table(modes: dict[str, list[dict[str, Any]]]) -> list[str]:
