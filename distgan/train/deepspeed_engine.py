@@ -34,7 +34,14 @@ from distgan.checkpoint.format import UNIVERSAL, ZERO_TAG
 from distgan.config import Config, ConfigError, OptimizerConfig
 from distgan.distributed import ProcessInfo, broadcast_object
 from distgan.train.build_lock import check_build_locks
-from distgan.train.engine import DTYPES, ModelEngine, StepResult, make_optimizer, process_group_kwargs
+from distgan.train.engine import (
+    DTYPES,
+    ModelEngine,
+    StepResult,
+    launched_with_deepspeed,
+    make_optimizer,
+    process_group_kwargs,
+)
 
 
 class DeepSpeedEngine(ModelEngine):
@@ -148,7 +155,7 @@ def universal_checkpoint(folder: Path, converts: bool) -> Path:
 
 def deepspeed_base_config(cfg: Config) -> dict[str, Any] | None:
     """The DeepSpeed config the launcher asked for, or None for the DDP path."""
-    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
+    if launched_with_deepspeed():
         from accelerate import DeepSpeedPlugin
 
         base = copy.deepcopy(DeepSpeedPlugin().deepspeed_config)

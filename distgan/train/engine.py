@@ -177,12 +177,21 @@ def make_optimizer(model: nn.Module, optim: OptimizerConfig, impl: str = "plain"
                              weight_decay=optim.weight_decay, **optimizer_kwargs(impl, device))
 
 
+def launched_with_deepspeed() -> bool:
+    """Whether ``accelerate launch`` was given a DeepSpeed config (it says so in the environment)."""
+    return os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+
+
+def deepspeed_launch(cfg: Config) -> bool:
+    """Whether this run trains under DeepSpeed: the launcher's config, or ``dist.deepspeed_config``."""
+    return launched_with_deepspeed() or bool(cfg.dist.deepspeed_config)
+
+
 def build_engines(cfg: Config, generator: nn.Module, discriminator: nn.Module
                   ) -> tuple[ModelEngine, ModelEngine, ProcessInfo]:
     """Set up the process group and wrap both models for the launch mode in effect (BatchNorm
     layers first made to span the ranks as ``dist.batchnorm`` says: ``sync_batchnorm``; ``perf``'s
     backend flags set and, under DDP or one process, the models compiled: ``performance``)."""
-    from distgan.config import ConfigError
     from distgan.train.deepspeed_engine import build_deepspeed_engines, deepspeed_base_config
     from distgan.train.performance import apply_backend_flags, compile_in_place
 
@@ -192,8 +201,6 @@ def build_engines(cfg: Config, generator: nn.Module, discriminator: nn.Module
                                 for m in (generator, discriminator))
     base = deepspeed_base_config(cfg)
     if base is not None:
-        if cfg.perf.compile:
-            raise ConfigError("perf.compile: compiling under DeepSpeed is not supported; use DDP or set it false")
         g, d, info = build_deepspeed_engines(cfg, base, generator, discriminator)
     else:
         for model in (generator, discriminator):

@@ -21,7 +21,6 @@ process only, as ZeRO keeps them flat and partitioned.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -54,7 +53,7 @@ from distgan.checkpoint.weights import EXPORT_CONFIG_KEY, EXPORT_SUFFIX, checkpo
 from distgan.config import AudioConfig, Config, ConfigError, GeneratorConfig, from_dict
 from distgan.distributed import ProcessInfo
 from distgan.models.reference_weights import load_reference_state_dict, map_reference_state_dict
-from distgan.train.engine import ModelEngine
+from distgan.train.engine import ModelEngine, deepspeed_launch
 from distgan.train.init_optimizers import load_initial_optimizers, reference_optimizer_state
 
 # The audio settings the weights depend on (the loss's band, fmax_loss, may change when fine-tuning).
@@ -162,14 +161,10 @@ def source_differences(source: InitSource, cfg: Config) -> list[str]:
     return found
 
 
-def _deepspeed_launch(cfg: Config) -> bool:
-    return bool(cfg.dist.deepspeed_config) or os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
-
-
 def _check_parts(source: InitSource, cfg: Config) -> None:
     """The source holds what the config asks to take from it, and the launch can take it."""
     train, where = cfg.train, source.path
-    if train.init_optimizers and _deepspeed_launch(cfg):
+    if train.init_optimizers and deepspeed_launch(cfg):
         raise _error(where, "train.init_optimizers works under DDP and in one process; DeepSpeed ZeRO keeps the "
                      "Adam moments flat and partitioned, so start with fresh ones (train.init_optimizers=false)")
     if source.export is not None and (train.init_discriminator or train.init_optimizers):

@@ -6,6 +6,7 @@ and leaves nothing behind, instead of failing after a rendezvous with a tracebac
   "size mismatch" lines);
 - ``train.init_from``: the weights it names exist and were trained with this config's mel and
   layout settings (``init_from.py``);
+- ``perf.compile`` is not asked of a DeepSpeed launch (its engines wrap the models themselves);
 - the data: the shards ``data.shards`` and ``data.val_shards`` name exist, and their index's
   sample rate is ``audio.sample_rate``.
 """
@@ -18,6 +19,7 @@ from typing import Any
 from distgan.checkpoint.format import CONFIG, complete_checkpoints
 from distgan.config import Config, ConfigError, config_from_yaml_text, to_dict
 from distgan.data.shards import ShardSet, resolve_shards
+from distgan.train.engine import deepspeed_launch
 from distgan.train.init_from import check_init_from
 
 # Settings a checkpoint's weights are bound to.
@@ -30,6 +32,8 @@ def check_run(cfg: Config, run_dir: Path) -> None:
         raise ConfigError(f"--run-dir {run_dir} is a file, not a folder")
     check_checkpoint_config(cfg, run_dir)
     check_init_from(cfg, run_dir)
+    if cfg.perf.compile and deepspeed_launch(cfg):
+        raise ConfigError("perf.compile: compiling under DeepSpeed is not supported; use DDP or set it false")
     if cfg.data.shards:
         check_rate(_resolve(cfg, cfg.data.shards, "train", "data.shards"), cfg, "the training shards")
     if cfg.data.val_shards:

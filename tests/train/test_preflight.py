@@ -11,7 +11,7 @@ import pytest
 
 from distgan.data.index import CorpusIndex
 from tests.data.shard_helpers import sample, tone, write_corpus
-from tests.train.helpers import TINY, run_distgan, train_args
+from tests.train.helpers import REPO_ROOT, TINY, run_distgan, train_args
 
 
 def refused(args: list[str], *expected: str) -> str:
@@ -90,3 +90,14 @@ def test_resuming_with_another_model_names_the_keys_that_differ(tmp_path: Path) 
             "model.generator.upsample_initial_channel: 64 in the checkpoint, 32 now",
             "audio.n_mels: 80 in the checkpoint, 64 now")
     shutil.rmtree(run)
+
+
+def test_compiling_under_deepspeed_is_refused_before_any_process_group(tmp_path: Path) -> None:
+    from distgan.config import ConfigError, load_config
+    from distgan.train.preflight import check_run
+
+    zero2 = REPO_ROOT / "launch" / "deepspeed" / "zero2.json"
+    check_run(load_config(TINY, ["perf.compile=true", "perf.compile_backend=aot_eager"]), tmp_path / "run")
+    with pytest.raises(ConfigError, match="perf.compile: compiling under DeepSpeed is not supported"):
+        check_run(load_config(TINY, ["perf.compile=true", f"dist.deepspeed_config={zero2}"]), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
