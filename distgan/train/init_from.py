@@ -28,7 +28,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from distgan.checkpoint.files import load_file
 from distgan.checkpoint.format import (
     CONFIG,
     DDP_STATE,
@@ -49,7 +48,13 @@ from distgan.checkpoint.releases import (
     read_generator,
     second_set_kind,
 )
-from distgan.checkpoint.weights import EXPORT_CONFIG_KEY, EXPORT_SUFFIX, checkpoint_config, engine_state_dict
+from distgan.checkpoint.weights import (
+    EXPORT_CONFIG_KEY,
+    EXPORT_SUFFIX,
+    checkpoint_config,
+    ddp_engine_state,
+    engine_state_dict,
+)
 from distgan.config import AudioConfig, Config, ConfigError, GeneratorConfig, from_dict
 from distgan.distributed import ProcessInfo
 from distgan.models.reference_weights import load_reference_state_dict, map_reference_state_dict
@@ -204,7 +209,7 @@ def _load_checkpoint(source: InitSource, cfg: Config, models: dict[str, nn.Modul
     for name, model in models.items():
         model.load_state_dict(engine_state_dict(source.checkpoint, name))
         if cfg.train.init_optimizers:  # a DDP checkpoint (_check_parts refused DeepSpeed's)
-            state.optimizer_states[name] = ("distgan", load_file(source.checkpoint.path / name / DDP_STATE)["optimizer"])
+            state.optimizer_states[name] = ("distgan", ddp_engine_state(source.checkpoint, name)["optimizer"])
 
 
 def _load_release(source: InitSource, cfg: Config, models: dict[str, nn.Module], state: InitialState) -> None:
