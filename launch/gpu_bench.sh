@@ -3,10 +3,8 @@
 # in fp32 / bf16 / bf16 + torch.compile, each against the original code's training step, with
 # audio-seconds per second, the ratio and peak GPU memory (distgan/bench/gpu_table.py says how).
 #
-# On a fresh machine that has torch: fill .whl/ here first, with the wheels it lacks, e.g.
-#   ../shared/tools/gpu-wheels.sh librosa soxr audioread lazy_loader pooch scipy numba llvmlite \
-#     scikit-learn joblib threadpoolctl decorator platformdirs hifi-gan bigvgan nnAudio
-# and take .whl/ along; this script installs them into /tmp/site.
+# On a fresh machine that has torch: fill .whl/ here first with the wheels it lacks (launch/gpu_wheels.sh,
+# about 41 MiB) and take .whl/ along; this script installs them into /tmp/site.
 # Usage: launch/gpu_bench.sh [--dry-run] [--models hifigan bigvgan] [--variants fp32 bf16 bf16+compile]
 #   --dry-run: the same code at tiny shapes on the CPU (checks the script, measures nothing).
 set -euo pipefail

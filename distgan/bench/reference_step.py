@@ -24,6 +24,8 @@ HiFi-GAN's ``meldataset.mel_spectrogram`` no longer runs on current librosa (pos
 arguments) and PyTorch (``stft`` without ``return_complex``); ``_hifigan_log_mel`` does its
 arithmetic (reflect padding, magnitude with 1e-9 under the root, Slaney mel matrix, log of the
 clamped value) with the filterbank cached once, which the original's cache meant to do.
+Where librosa or matplotlib is not installed (a bare GPU machine), ``reference_imports`` stands in
+for the little of them the originals import.
 
 ``bf16`` autocasts the forwards and losses (the original has no mixed precision); fp16 is
 refused (it would need a loss scaler the original lacks).
@@ -40,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from distgan.bench.reference_imports import provide_missing
 from distgan.config import Config
 
 CUDNN_BENCHMARK = {"hifigan": True, "bigvgan": False}
@@ -112,6 +115,7 @@ def build_models(cfg: Config) -> tuple[nn.Module, dict[str, nn.Module]]:
     """The original generator and discriminator sets (keyed by distgan's attribute names); the
     constructors' progress prints are dropped."""
     check_config(cfg)
+    provide_missing()
     with contextlib.redirect_stdout(io.StringIO()):
         return _build_models(cfg)
 
@@ -150,6 +154,7 @@ class ReferenceStep:
     def __init__(self, cfg: Config, generator: nn.Module, discriminators: dict[str, nn.Module],
                  device: torch.device) -> None:
         self.cfg, self.device = cfg, device
+        provide_missing()
         self.family = cfg.model.generator.family
         self.generator = generator.to(device).train()
         self.discriminators = [d.to(device).train() for d in discriminators.values()]

@@ -23,7 +23,7 @@ from tests.slurm import jobs
 from tests.slurm.jobs import GPUS, MULTI_NODE, ONE_NODE, SLURM, finish, node_list, sbatch_header
 from tests.train.helpers import REPO_ROOT
 
-SCRIPTS = sorted(SLURM.iterdir())
+SCRIPTS = sorted(SLURM.iterdir()) + sorted((REPO_ROOT / "launch").glob("*.sh"))  # the GPU benchmark's too
 JOB_ID = 123456  # its port: 20000 + 123456 % 20000
 PORT = "23456"
 OVERRIDES = "train.max_steps=10 data.num_workers=2"
