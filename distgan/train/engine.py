@@ -107,7 +107,7 @@ class ModelEngine(ABC):
                 p.requires_grad_(flag)
 
     def settle_running_stats(self) -> None:
-        """After a step: every rank takes the same BatchNorm running estimates (``sync_batchnorm``)."""
+        """Before a checkpoint: every rank takes the same BatchNorm running estimates (``sync_batchnorm``)."""
         if self.averages_running_stats:
             average_running_stats(self.model)
 

@@ -36,7 +36,8 @@ from distgan.distributed import ProcessInfo
 from distgan.train.engine import ModelEngine
 
 Values = dict[str, torch.Tensor | float]
-UPDATES = ("d", "g")  # the order of the flags after the stop request
+REQUESTS = ("stop", "validate")  # a rank's requests, agreed with the skips: any rank's is every rank's
+UPDATES = ("d", "g")  # the order of the flags after the requests
 
 
 @dataclass
@@ -82,22 +83,23 @@ class SkipGuard:
         update = self.updates.setdefault(engine.name[0], Update())
         update.values, update.skipped = values, skipped
 
-    def settle(self, stop: bool) -> tuple[Values, list[str], bool]:
-        """Every rank: the values to log, the updates skipped on any rank and whether any rank
-        asked to stop (one collective, one host read)."""
-        flags = torch.zeros(1 + len(UPDATES), device=self.info.device)
-        flags[0] = float(stop)
-        for i, key in enumerate(UPDATES, 1):
+    def settle(self, requests: dict[str, bool]) -> tuple[Values, list[str], dict[str, bool]]:
+        """Every rank: the values to log, the updates skipped on any rank and which of
+        ``REQUESTS`` any rank made (one collective, one host read)."""
+        flags = torch.zeros(len(REQUESTS) + len(UPDATES), device=self.info.device)
+        for i, key in enumerate(REQUESTS):
+            flags[i] = float(requests.get(key, False))
+        for i, key in enumerate(UPDATES, len(REQUESTS)):
             if key in self.updates:
                 flags[i] = self.updates[key].skipped
         agreed = distributed.any_rank_each(flags).tolist()
-        skipped = [key for key, flag in zip(UPDATES, agreed[1:], strict=True) if flag]
+        skipped = [key for key, flag in zip(UPDATES, agreed[len(REQUESTS):], strict=True) if flag]
         unlogged = self._explain(skipped) if skipped else set()
         values: Values = {}
         for key, update in self.updates.items():
             if key not in unlogged:
                 values.update(update.values)
-        return values, skipped, bool(agreed[0])
+        return values, skipped, {key: bool(flag) for key, flag in zip(REQUESTS, agreed, strict=False)}
 
     def _explain(self, skipped: list[str]) -> set[str]:
         """Rare, and every rank is here: tell every rank which terms failed where (``bad_terms``).

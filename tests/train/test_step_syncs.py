@@ -114,5 +114,6 @@ def test_without_device_skips_a_non_finite_loss_is_read_and_skipped_before_its_b
     assert guard.guard(engine, {"g/mel": total}, total) is total  # finite: the loss as it is
     assert guard.guard(engine, {"g/mel": total, "g/adv": torch.tensor(float("inf"))}, total) is None
     assert engine.dropped == 1
-    values, skipped, stop = guard.settle(stop=True)
-    assert (values, skipped, stop) == ({}, ["g"], True) and guard.bad_terms == "g/adv (rank 0)"
+    values, skipped, agreed = guard.settle({"stop": True})
+    assert (values, skipped, agreed) == ({}, ["g"], {"stop": True, "validate": False})
+    assert guard.bad_terms == "g/adv (rank 0)"
