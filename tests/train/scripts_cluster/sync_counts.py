@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from distgan import losses
 from distgan.config import load_config
 from distgan.train.trainer import Trainer
 
@@ -75,9 +76,7 @@ class StepCounter:
         def counted(*args, **kwargs):
             if not self.counting or self.depth:
                 return original(*args, **kwargs)
-            caller = sys._getframe(1).f_code
-            where = f"{name} from {Path(caller.co_filename).name}:{sys._getframe(1).f_lineno} ({caller.co_name})"
-            self.steps[-1][kind].append(where)
+            self.steps[-1][kind].append(f"{name} from {caller()}")
             self.depth += 1
             try:
                 return original(*args, **kwargs)
@@ -87,14 +86,67 @@ class StepCounter:
         return counted
 
 
+def caller() -> str:
+    """Where the counted call was made: the first frame outside this file and the communication
+    wrappers (DeepSpeed's ``deepspeed.comm``)."""
+    frame = sys._getframe(2)
+    while frame.f_back is not None and ("/deepspeed/comm/" in frame.f_code.co_filename
+                                        or frame.f_code.co_filename == __file__):
+        frame = frame.f_back
+    return f"{frame.f_globals.get('__name__')}:{frame.f_lineno} ({frame.f_code.co_name})"
+
+
 def count_case(counter: StepCounter, name: str, case: dict, out: Path, steps: int) -> None:
     cfg = load_config(Path(case["config"]), [*case["overrides"], f"train.max_steps={steps + 1}"])
     counter.steps = []
     trainer = Trainer(cfg, out / f"run-{name}", phase_timer=counter.phase)
+    last = LastStep(trainer, case, steps)
     trainer.fit()
     buffers = {engine.name: buffer_digest(engine.model) for engine in (trainer.g, trainer.d)}
-    (out / f"{name}-rank-{trainer.info.rank}.json").write_text(
-        json.dumps({"steps": counter.steps[:steps], "buffers": buffers}, indent=1))
+    report = {"steps": counter.steps[:steps], "buffers": buffers, "changed": last.changed,
+              "validated": last.validated, "bad_terms": trainer.gan_step.bad_terms}
+    (out / f"{name}-rank-{trainer.info.rank}.json").write_text(json.dumps(report, indent=1))
+
+
+class LastStep:
+    """The case's faults, at its last step (not counted) and on the ranks it names: ``nan_rank``'s
+    generator mel loss is NaN, ``clock_rank``'s validation clock says a validation is due. Records
+    which models' weights that step changed (``changed``) and the steps validated after (``validated``)."""
+
+    def __init__(self, trainer: Trainer, case: dict, steps: int) -> None:
+        self.trainer, self.steps = trainer, steps
+        rank = trainer.info.rank
+        self.nan = case.get("nan_rank") == rank
+        self.clock = case.get("clock_rank") == rank
+        self.changed: dict[str, bool] = {}
+        self.validated: list[int] = []
+        train_step, run, clock_due = trainer.train_step, trainer.validator.run, trainer.validator.clock_due
+        mel_l1_loss = losses.mel_l1_loss
+        poisoned = [False]
+
+        def last_train_step(micro_batches: list[dict]) -> dict:
+            if trainer.state.step != steps:
+                return train_step(micro_batches)
+            engines = (trainer.g, trainer.d)
+            before = [[p.detach().clone() for p in engine.model.parameters()] for engine in engines]
+            poisoned[0] = self.nan
+            try:
+                return train_step(micro_batches)
+            finally:
+                poisoned[0] = False
+                self.changed = {engine.name: any(not torch.equal(a, p) for a, p in zip(old, engine.model.parameters(),
+                                                                                         strict=True))
+                                for engine, old in zip(engines, before, strict=True)}
+
+        def validation_run(generator, logger, step: int) -> dict:
+            self.validated.append(step)
+            return run(generator, logger, step)
+
+        trainer.train_step = last_train_step
+        trainer.validator.run = validation_run
+        trainer.validator.clock_due = lambda: (self.clock and trainer.state.step == steps) or clock_due()
+        if self.nan:
+            losses.mel_l1_loss = lambda *args: mel_l1_loss(*args) * (float("nan") if poisoned[0] else 1.0)
 
 
 def buffer_digest(model: torch.nn.Module) -> str:
@@ -114,6 +166,11 @@ def main() -> None:
     counter.install()
     for name, case in spec["cases"].items():
         count_case(counter, name, case, out, spec["steps"])
+        # The next case builds its engines afresh, maybe another kind (DDP, then DeepSpeed): Accelerate's
+        # process-wide state is forgotten; the process group stays.
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
 
 
 if __name__ == "__main__":
