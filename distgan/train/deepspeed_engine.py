@@ -53,12 +53,15 @@ def drops_non_finite_updates(engine: Any) -> bool:
     (``DeepSpeedZeroOptimizer.step``) counts a non-finite norm as an overflow except in bf16 with
     ``bf16.check_grad_overflow`` false; ZeRO-3 (``DeepSpeedZeroOptimizer_Stage3.step``) and ZeRO-1's
     bf16 optimizer always do. Either way only where it computes the norm
-    (``zero_optimization.compute_grad_norm``, on by default). An older DeepSpeed is not assumed
-    to (its source was not read for this): distgan then checks the losses on the host (``skips.py``)."""
+    (``zero_optimization.compute_grad_norm``, on by default). Not with fp16 either: there a NaN
+    loss would count as an overflow to DeepSpeed's dynamic loss scaler, which ends the run when the
+    scale reaches its minimum (about 18 overflows from 2^16), before ``faults.max_consecutive_skips``
+    (20) rolls back. An older DeepSpeed is not assumed to (its source was not read for this). Where
+    this is False distgan checks the losses on the host before each backward (``skips.py``)."""
     import deepspeed
     from packaging.version import Version
 
-    if Version(deepspeed.__version__).release < Version(DROPS_NON_FINITE_SINCE).release:
+    if Version(deepspeed.__version__).release < Version(DROPS_NON_FINITE_SINCE).release or engine.fp16_enabled():
         return False
     config = engine._config
     return bool(config.zero_config.compute_grad_norm

@@ -37,9 +37,8 @@ runs. Facts the design rests on (tests in ``tests/train/test_deepspeed.py`` and
   AdamW, which skips an update on the device when told ``found_inf`` (as ``GradScaler`` tells it),
   so a non-finite loss is not read before its backward but turns its gradients to NaN, which the
   gradient all-reduce carries to every rank; the step ends with one agreement (``skips.py``).
-  DeepSpeed's step drops an update whose gradient norm is not finite by itself (0.19.8; where a
-  DeepSpeed is not known to, ``drops_non_finite_updates``, each loss is read and agreed before its
-  backward). DDP's buffer broadcast before each forward is off (``ddp_engine``).
+  DeepSpeed's step drops an update whose gradient norm is not finite by itself (0.19.8, fp32 and
+  bf16; elsewhere, ``drops_non_finite_updates``, each loss is read and agreed before its backward). DDP's buffer broadcast before each forward is off (``ddp_engine``).
 - **No ``prepare`` of the shard loader.** The WebDataset stream splits by rank itself
   (``distgan.data.stream.plan``); ``accelerator.prepare`` would shard it a second time.
 """

@@ -11,8 +11,8 @@ DeepSpeed where its own step drops a non-finite update, ``deepspeed_engine.drops
   NaN (``guard``), so the gradients it reaches turn NaN, and with them the gradient norm; the
   gradient all-reduce carries the NaN to every rank, so every rank finds the same non-finite
   gradient norm and skips the update: on the device (``DDPEngine.step``: the fused optimizer told
-  ``found_inf``), or in DeepSpeed's step, with no collective of distgan's own (with fp16 the loss
-  scale then backs off, as after an overflow);
+  ``found_inf``), or in DeepSpeed's step, with no collective of distgan's own (with fp16, DDP
+  only, the loss scale then backs off, as after an overflow);
 - at the end of the step ONE all-reduce of a small tensor ``[stop requested, validation due by the
   clock, D skipped, G skipped]`` and ONE host read of it (``settle``) tell the loop what it needs
   (skip counts, consecutive skips, the stop, ``log.val_every_minutes``); only when an update was
