@@ -128,13 +128,13 @@ class LastStep:
             if trainer.state.step != steps:
                 return train_step(micro_batches)
             engines = (trainer.g, trainer.d)
-            before = [[p.detach().clone() for p in engine.model.parameters()] for engine in engines]
+            before = [whole_parameters(engine) for engine in engines]
             poisoned[0] = self.nan
             try:
                 return train_step(micro_batches)
             finally:
                 poisoned[0] = False
-                self.changed = {engine.name: any(not torch.equal(a, p) for a, p in zip(old, engine.model.parameters(),
+                self.changed = {engine.name: any(not torch.equal(a, b) for a, b in zip(old, whole_parameters(engine),
                                                                                          strict=True))
                                 for engine, old in zip(engines, before, strict=True)}
 
@@ -147,6 +147,12 @@ class LastStep:
         trainer.validator.clock_due = lambda: (self.clock and trainer.state.step == steps) or clock_due()
         if self.nan:
             losses.mel_l1_loss = lambda *args: mel_l1_loss(*args) * (float("nan") if poisoned[0] else 1.0)
+
+
+def whole_parameters(engine) -> list[torch.Tensor]:
+    """Copies of a model's parameters, gathered whole under ZeRO-3 (every rank calls this together)."""
+    with engine.full_parameters() as model:
+        return [p.detach().clone() for p in model.parameters()]
 
 
 def buffer_digest(model: torch.nn.Module) -> str:
