@@ -20,7 +20,6 @@ from distgan.checkpoint.format import DDP_STATE
 from distgan.config import Config, OptimizerConfig
 from distgan.distributed import ProcessInfo
 from distgan.train.engine import DTYPES, ModelEngine, StepResult, make_optimizer, process_group_kwargs
-from distgan.train.sync_batchnorm import has_batchnorm
 
 
 class DDPEngine(ModelEngine):
@@ -122,10 +121,15 @@ def build_ddp_engines(cfg: Config, generator: nn.Module, discriminator: nn.Modul
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
 
-    handlers = process_group_kwargs(cfg)
-    if has_batchnorm(generator) or has_batchnorm(discriminator):
-        # Rank 0's BatchNorm buffers copied over every rank's before each forward: see sync_batchnorm.
-        handlers.append(DistributedDataParallelKwargs(broadcast_buffers=False))
+    # No buffer broadcast before each forward (DDP's default copies rank 0's buffers over every
+    # rank's, one collective per wrapped forward). Wrapping already copied them once, and after
+    # that they stay equal without it: spectral norm's u and v (HiFi-GAN's MSD) advance by a power
+    # iteration that depends only on the weights and on u, the same on every rank; BigVGAN's
+    # filters and CQT kernels are constants; BatchNorm's running estimates are the ranks' own
+    # business (sync_batchnorm.py: under dist.batchnorm=local a broadcast would throw away the other
+    # ranks' statistics). tests/train/test_step_syncs_ranks.py counts the step's collectives and
+    # checks that the buffers still agree.
+    handlers = [*process_group_kwargs(cfg), DistributedDataParallelKwargs(broadcast_buffers=False)]
     accelerator = Accelerator(mixed_precision="no", cpu=not torch.cuda.is_available(), kwargs_handlers=handlers)
     engines = [
         DDPEngine(name, model, accelerator.prepare_model(model), optim, cfg.train.precision, accelerator.device,

@@ -43,6 +43,30 @@ from distgan.train.engine import (
     process_group_kwargs,
 )
 
+# The DeepSpeed whose source ``drops_non_finite_updates`` was read in; older ones take the host path.
+DROPS_NON_FINITE_SINCE = "0.19.8"
+
+
+def drops_non_finite_updates(engine: Any) -> bool:
+    """Whether DeepSpeed's own ``step`` drops an update whose gradient norm is not finite, on every
+    rank (the norm is all-reduced first): as read in its 0.19.8 source, ZeRO-1/2
+    (``DeepSpeedZeroOptimizer.step``) counts a non-finite norm as an overflow except in bf16 with
+    ``bf16.check_grad_overflow`` false; ZeRO-3 (``DeepSpeedZeroOptimizer_Stage3.step``) and ZeRO-1's
+    bf16 optimizer always do. Either way only where it computes the norm
+    (``zero_optimization.compute_grad_norm``, on by default). Not with fp16 either: there a NaN
+    loss would count as an overflow to DeepSpeed's dynamic loss scaler, which ends the run when the
+    scale reaches its minimum (about 18 overflows from 2^16), before ``faults.max_consecutive_skips``
+    (20) rolls back. An older DeepSpeed is not assumed to (its source was not read for this). Where
+    this is False distgan checks the losses on the host before each backward (``skips.py``)."""
+    import deepspeed
+    from packaging.version import Version
+
+    if Version(deepspeed.__version__).release < Version(DROPS_NON_FINITE_SINCE).release or engine.fp16_enabled():
+        return False
+    config = engine._config
+    return bool(config.zero_config.compute_grad_norm
+                and (not engine.bfloat16_enabled() or config.bfloat16_config.check_grad_overflow))
+
 
 class DeepSpeedEngine(ModelEngine):
     def __init__(self, name: str, model: nn.Module, engine: Any, optim: OptimizerConfig, precision: str,
@@ -50,6 +74,7 @@ class DeepSpeedEngine(ModelEngine):
         super().__init__(name, model, engine.optimizer, optim, precision, device)
         self.engine = engine  # deepspeed.DeepSpeedEngine: forward, backward (scaled), step, save
         self.skipped_steps = engine.skipped_steps  # DeepSpeed's count of skipped updates so far
+        self._drops_non_finite = drops_non_finite_updates(engine)
 
     def _training_module(self) -> nn.Module:
         return self.engine
@@ -67,12 +92,20 @@ class DeepSpeedEngine(ModelEngine):
     def backward(self, loss: torch.Tensor) -> None:
         self.engine.backward(loss)  # scales by 1/gradient_accumulation_steps itself
 
+    @property
+    def skips_on_device(self) -> bool:
+        """A non-finite loss may go through backward: its NaN gradients make DeepSpeed drop the
+        update on every rank (``drops_non_finite_updates``)."""
+        return self._drops_non_finite
+
     def step(self) -> StepResult:
         self.engine.step()
-        norm = self.engine.get_global_grad_norm()
-        skipped = self.engine.skipped_steps > self.skipped_steps
+        norm = self.engine.get_global_grad_norm()  # a device tensor, or a float (inf) after a skip
+        skipped = self.engine.skipped_steps > self.skipped_steps  # DeepSpeed's host count: no read
         self.skipped_steps = self.engine.skipped_steps
-        return StepResult(float(norm) if norm is not None else float("nan"), skipped)
+        if norm is None:
+            norm = float("nan")
+        return StepResult(norm.detach() if torch.is_tensor(norm) else float(norm), skipped)
 
     def zero_grad(self) -> None:
         self.engine.zero_grad()

@@ -33,11 +33,12 @@ runs. Facts the design rests on (tests in ``tests/train/test_deepspeed.py`` and
   which are cast here) and does not autocast, so the engine casts inputs to ``input_dtype``; the
   mel losses stay fp32. On the DDP path distgan owns autocast and one ``torch.amp.GradScaler`` per
   model (Accelerate keeps one scaler, and on CPU silently ignores fp16), so fp16 runs on CPU too.
-- **One host read and one collective per step (one process and DDP).** ``DDPEngine`` uses fused
+- **One host read and one collective per step of distgan's own.** ``DDPEngine`` uses fused
   AdamW, which skips an update on the device when told ``found_inf`` (as ``GradScaler`` tells it),
-  so a non-finite loss is not read before its backward but turns its gradients to NaN, which DDP's
-  all-reduce carries to every rank; the step ends with one agreement (``skips.py``). DeepSpeed's
-  engines cannot skip on the device: there each loss is read and agreed before its backward.
+  so a non-finite loss is not read before its backward but turns its gradients to NaN, which the
+  gradient all-reduce carries to every rank; the step ends with one agreement (``skips.py``).
+  DeepSpeed's step drops an update whose gradient norm is not finite by itself (0.19.8, fp32 and
+  bf16; elsewhere, ``drops_non_finite_updates``, each loss is read and agreed before its backward). DDP's buffer broadcast before each forward is off (``ddp_engine``).
 - **No ``prepare`` of the shard loader.** The WebDataset stream splits by rank itself
   (``distgan.data.stream.plan``); ``accelerator.prepare`` would shard it a second time.
 """
@@ -107,7 +108,7 @@ class ModelEngine(ABC):
                 p.requires_grad_(flag)
 
     def settle_running_stats(self) -> None:
-        """After a step: every rank takes the same BatchNorm running estimates (``sync_batchnorm``)."""
+        """Before a checkpoint: every rank takes the same BatchNorm running estimates (``sync_batchnorm``)."""
         if self.averages_running_stats:
             average_running_stats(self.model)
 

@@ -83,17 +83,20 @@ class GANStep:
         self.separate_real_fake = bool(getattr(d.model, "separate_real_fake_calls", False))
         self.g_adversarial = cfg.loss.adversarial if cfg.loss.generator_adversarial == "same" else "mse"
         self.skips = SkipGuard(info, g.skips_on_device and d.skips_on_device)
-        self.stop = False  # whether any rank asked to stop, as the last step's agreement found
+        # What any rank asked for in the last step, as its agreement found: to stop; to validate
+        # (its clock said so, ``log.val_every_minutes``).
+        self.stop = self.validate = False
 
     @property
     def bad_terms(self) -> str:
         """Which loss terms were last not finite, and on which ranks."""
         return self.skips.bad_terms
 
-    def __call__(self, waves: list[torch.Tensor], step: int, stop: bool = False) -> tuple[Values, bool]:
+    def __call__(self, waves: list[torch.Tensor], step: int, stop: bool = False,
+                 validate: bool = False) -> tuple[Values, bool]:
         """Losses, gradient norms and loss scales of step ``step`` (device tensors), and whether an
-        update was skipped, every rank agreeing; ``stop``: whether this rank was asked to stop,
-        agreed into ``self.stop`` by the same collective (``skips.py``)."""
+        update was skipped, every rank agreeing; ``stop`` and ``validate``: whether this rank asks
+        for them, agreed into ``self.stop`` and ``self.validate`` by the same collective (``skips.py``)."""
         train_d = step >= self.cfg.train.mel_only_steps
         # D-only warm-up after the mel-only one: G runs (no gradient) but neither trains nor steps.
         d_only = train_d and step < self.cfg.train.mel_only_steps + self.cfg.train.d_warmup_steps
@@ -112,7 +115,8 @@ class GANStep:
             with self.phase("g_update"):
                 self.g_update(waves, inputs, shared_fakes, adversarial=train_d)
         with self.phase("stop_check"):
-            values, skipped, self.stop = self.skips.settle(stop)
+            values, skipped, agreed = self.skips.settle({"stop": stop, "validate": validate})
+        self.stop, self.validate = agreed["stop"], agreed["validate"]
         # Each rank adds 1/world_size: the reduced total counts the update once.
         self.count({f"skipped_updates/{key}": 1.0 / self.info.world_size for key in skipped})
         for engine in (self.g, self.d):

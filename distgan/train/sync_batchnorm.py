@@ -1,8 +1,8 @@
 """BatchNorm under data parallelism (``dist.batchnorm``), applied to models that know nothing of ranks.
 
 Each rank holds a slice of the batch; a BatchNorm layer left alone normalises by its slice's
-statistics and keeps running estimates of its slice only. Two choices, both leaving every rank
-(and so every checkpoint and every validation) with the same running estimates:
+statistics and keeps running estimates of its slice only. Two choices, both giving every rank
+the same running estimates in every checkpoint:
 
 - ``sync`` (the default): the batch statistics are those of the whole batch over every rank, as
   one device would see it, by all-reducing per-channel sums in the forward (and, through
@@ -11,13 +11,18 @@ statistics and keeps running estimates of its slice only. Two choices, both leav
   the sum, then the sum of squares about the global mean (no cancellation as in E[x^2] - E[x]^2).
   The running estimates are then identical on every rank with no further exchange.
 - ``local``: each rank normalises by its own slice (no collective in the forward, the classic DDP
-  behaviour). After each step the running estimates are averaged over ranks
+  behaviour). Before each checkpoint the running estimates are averaged over ranks
   (``average_running_stats``): the mean of the ranks' running means is the running mean of the
   whole batch; the mean of their variances leaves out the spread between the slices' means.
+  Training itself never reads them (a training-mode forward normalises by the batch), and their
+  update is linear (``r <- (1 - momentum) r + momentum x``, the same momentum on every rank), so
+  averaging them where a checkpoint reads them gives what averaging after every step would, to
+  rounding, for one all-reduce per checkpoint instead of one per model and step (``skips.py``:
+  one collective per step).
 
 DDP's default ``broadcast_buffers`` (rank 0's buffers copied to every rank before each forward)
-is switched off for models with BatchNorm (``ddp_engine``): under ``local`` it would throw the
-other ranks' statistics away, under ``sync`` it would copy what is already equal.
+is switched off (``ddp_engine``, for every model): under ``local`` it would throw the other
+ranks' statistics away, under ``sync`` it would copy what is already equal.
 """
 
 from __future__ import annotations

@@ -319,7 +319,7 @@ class Trainer:
             if bar is not None:
                 shown = {"d/total": "d_loss", "g/mel": "mel_l1", "perf/audio_seconds_per_second": "audio_s/s"}
                 bar.set_postfix({label: f"{reduced[key]:.3g}" for key, label in shown.items() if key in reduced})
-        if self.validator.due(step):
+        if self.validator.due(step, self.gan_step.validate):
             with self._phase("validation"):
                 self.validator.run(self.g, self.logger, step)
         if bar is not None:
@@ -366,15 +366,17 @@ class Trainer:
             engine.set_lr(lr * self.state.lr_scale)
             values[f"lr/{engine.name[0]}"] = lr * self.state.lr_scale
         waves = [b["audio"].to(self.info.device, non_blocking=True) for b in micro_batches]
-        step_values, skipped = self.gan_step(waves, self.state.step, self.stop_requested())
-        for engine in (self.g, self.d):
-            engine.settle_running_stats()  # dist.batchnorm=local: the ranks' mean (sync_batchnorm.py)
+        # This rank's stop request and validation clock, agreed at the end of the step (skips.py).
+        step_values, skipped = self.gan_step(waves, self.state.step, self.stop_requested(),
+                                             self.validator.clock_due())
         self.state.consecutive_skips = self.state.consecutive_skips + 1 if skipped else 0
         return values | step_values
 
     # ------------------------------------------------------------------------------------------
     def save_checkpoint(self) -> Path | None:
         """Write a checkpoint of this step; None (and a message) when some weights are not finite."""
+        for engine in (self.g, self.d):
+            engine.settle_running_stats()  # dist.batchnorm=local: the ranks' mean (sync_batchnorm.py)
         digests, non_finite = weight_fingerprint((self.g, self.d))
         if distributed.any_rank(bool(non_finite), self.info.device):
             if self.info.is_main:

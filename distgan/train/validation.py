@@ -14,7 +14,7 @@ import time
 import torch
 
 from distgan.config import Config
-from distgan.distributed import ProcessInfo, any_rank
+from distgan.distributed import ProcessInfo
 from distgan.evaluation.metrics import MIN_SCORED_SAMPLES, available_metrics, score, summarize
 from distgan.train.engine import ModelEngine
 from distgan.train.logger import MetricLogger
@@ -51,19 +51,24 @@ class Validator:
         self._wrote_real = False
         self._next_by_time: float | None = None  # the clock starts at the first step
 
-    def due(self, step: int) -> bool:
-        """Whether to validate after ``step``: every ``log.val_every_steps`` steps and, for a run
-        bounded by time such as the demo (whose step rate depends on the machine), every
-        ``log.val_every_minutes``. Ranks' clocks differ, so the time rule is agreed (one small
-        all-reduce per step, only when it is on)."""
+    def clock_due(self) -> bool:
+        """Whether this rank's clock says a validation is due (``log.val_every_minutes``, for a run
+        bounded by time such as the demo, whose step rate depends on the machine). Ranks' clocks
+        differ: the loop agrees this flag with the step's own (``skips.py``), no collective here."""
+        minutes = self.cfg.log.val_every_minutes
+        if minutes <= 0:
+            return False
+        if self._next_by_time is None:
+            self._next_by_time = time.monotonic() + minutes * 60
+        return time.monotonic() >= self._next_by_time
+
+    def due(self, step: int, clock_due: bool = False) -> bool:
+        """Whether to validate after ``step``: every ``log.val_every_steps`` steps, or when
+        ``clock_due`` (``clock_due`` on any rank at this step, agreed); the clock restarts then."""
         log = self.cfg.log
-        due = bool(log.val_every_steps) and step % log.val_every_steps == 0
-        if log.val_every_minutes > 0:
-            if self._next_by_time is None:
-                self._next_by_time = time.monotonic() + log.val_every_minutes * 60
-            due = any_rank(due or time.monotonic() >= self._next_by_time, self.info.device)
-            if due:
-                self._next_by_time = time.monotonic() + log.val_every_minutes * 60
+        due = (bool(log.val_every_steps) and step % log.val_every_steps == 0) or clock_due
+        if due and log.val_every_minutes > 0:
+            self._next_by_time = time.monotonic() + log.val_every_minutes * 60
         return due
 
     @torch.no_grad()

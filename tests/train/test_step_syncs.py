@@ -3,13 +3,15 @@ and a non-finite loss still skips its update, on the device, named in the messag
 
 One process: every agreement is still made through ``distgan.distributed`` (a no-op there), so
 counting its calls counts the collectives a DDP run would make; the multi-rank skips are
-``test_nonfinite.py``'s.
+``test_nonfinite.py``'s, the counts on two ranks (``torch.distributed`` itself, DeepSpeed too)
+``test_step_syncs_ranks.py``'s.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -114,5 +116,29 @@ def test_without_device_skips_a_non_finite_loss_is_read_and_skipped_before_its_b
     assert guard.guard(engine, {"g/mel": total}, total) is total  # finite: the loss as it is
     assert guard.guard(engine, {"g/mel": total, "g/adv": torch.tensor(float("inf"))}, total) is None
     assert engine.dropped == 1
-    values, skipped, stop = guard.settle(stop=True)
-    assert (values, skipped, stop) == ({}, ["g"], True) and guard.bad_terms == "g/adv (rank 0)"
+    values, skipped, agreed = guard.settle({"stop": True})
+    assert (values, skipped, agreed) == ({}, ["g"], {"stop": True, "validate": False})
+    assert guard.bad_terms == "g/adv (rank 0)"
+
+
+@pytest.mark.parametrize(("precision", "check_grad_overflow", "compute_grad_norm", "version", "on_device"), [
+    ("fp32", True, True, "0.19.8", True),
+    ("bf16", True, True, "0.20.0", True),
+    ("bf16", False, True, "0.19.8", False),  # ZeRO-1/2 would apply a NaN update
+    ("fp32", True, False, "0.19.8", False),  # no norm, no check
+    ("fp16", True, True, "0.19.8", False),  # a NaN loss would walk the loss scale down to its exit
+    ("fp32", True, True, "0.17.0", False),  # not read in that source
+])
+def test_deepspeed_skips_on_the_device_only_where_its_own_step_drops_a_non_finite_update(
+        precision: str, check_grad_overflow: bool, compute_grad_norm: bool, version: str, on_device: bool,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import deepspeed
+
+    from distgan.train.deepspeed_engine import drops_non_finite_updates
+
+    monkeypatch.setattr(deepspeed, "__version__", version)
+    config = SimpleNamespace(zero_config=SimpleNamespace(compute_grad_norm=compute_grad_norm),
+                             bfloat16_config=SimpleNamespace(check_grad_overflow=check_grad_overflow))
+    engine = SimpleNamespace(_config=config, fp16_enabled=lambda: precision == "fp16",
+                             bfloat16_enabled=lambda: precision == "bf16")
+    assert drops_non_finite_updates(engine) is on_device
