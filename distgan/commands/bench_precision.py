@@ -71,9 +71,10 @@ def main(args: argparse.Namespace) -> int:
 def _machine(device) -> str:
     import torch
 
+    threads = torch.get_num_threads()
     if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu {_cpu_model()} ({torch.get_num_threads()} threads)"
+        return f"{torch.cuda.get_device_name(device)} ({threads} CPU threads)"
+    return f"cpu {_cpu_model()} ({threads} threads)"
 
 
 def _cpu_model() -> str:
