@@ -35,16 +35,16 @@ def _positive(text: str) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    import torch
-
-    from distgan.bench.precision import PrecisionRun, check_precisions, measure, run_config, to_json
-    from distgan.bench.precision_table import table
-
     if args.seeds < 2:
         raise SystemExit("distgan bench precision: --seeds must be at least 2 (the fp32 spread is the noise)")
     window = args.window or max(1, args.steps // 4)
     if window > args.steps:
         raise SystemExit(f"distgan bench precision: --window {window} is longer than --steps {args.steps}")
+    import torch
+
+    from distgan.bench.precision import PrecisionRun, check_precisions, measure, run_config, to_json
+    from distgan.bench.precision_table import table
+
     cfg = load_config(args.config, args.overrides)  # a bad override fails here, before any run
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     check_precisions(args.precisions, device.type)
