@@ -26,6 +26,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("bench", "checkpoint"): ("distgan.commands.bench_checkpoint", "what verifying a checkpoint adds to save and load"),
     ("bench", "memory"): ("distgan.commands.bench_memory", "per-rank state under DDP and ZeRO; activation checkpointing"),
     ("bench", "gpu"): ("distgan.commands.bench_gpu", "one GPU: HiFi-GAN V1 and BigVGAN-v2 vs. the original step"),
+    ("bench", "precision"): ("distgan.commands.bench_precision", "bf16/fp16 losses against the seed-to-seed noise of fp32"),
 }
 
 
