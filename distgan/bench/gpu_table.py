@@ -4,8 +4,10 @@ Rows: HiFi-GAN V1 (batch 16 x 8192 samples) and BigVGAN-v2 (22 kHz, 112M paramet
 4 x 65536), each in fp32, bf16 and bf16 with ``perf.compile``; every row times the original
 step (``distgan.bench.reference_step``) and ``Trainer.train_step`` in alternating rounds
 (``distgan.bench.step.bench_against_reference``). The original code has no mixed precision: in
-the bf16 rows it runs under bf16 autocast, and the last column compares with its fp32 figure (what
-a user of the original code gets). Each row runs in its own process (a clean peak-memory count,
+the bf16 rows it runs under bf16 autocast, and the "vs fp32 orig" column compares with its fp32
+figure (what a user of the original code gets). The last column counts the calls that make the
+host wait for the GPU in one step of each side (``distgan.bench.cuda_syncs``; distgan's step should
+make one, ``distgan/train/skips.py``). Each row runs in its own process (a clean peak-memory count,
 no compile caches carried over), and the whole table keeps to ``--budget`` seconds: a row that
 would start after it is listed as skipped.
 
@@ -82,8 +84,10 @@ def _line(model: str, variant: str, row: dict[str, Any] | str, fp32_reference: f
     ours, theirs = row["distgan"], row["reference"]
     peaks = [f"{s['peak_mib'] / 1024:.1f}" if s["peak_mib"] is not None else "-" for s in (theirs, ours)]
     versus_fp32 = f"{ours['audio_s_per_s'] / fp32_reference:.2f}x" if fp32_reference else "-"
+    syncs = "-" if ours.get("cuda_syncs") is None else f"{theirs['cuda_syncs']}/{ours['cuda_syncs']}"
     return (f"{model:<12}{variant:<14}{theirs['audio_s_per_s']:>12.4g}{ours['audio_s_per_s']:>12.4g}"
-            f"{ours['audio_s_per_s'] / theirs['audio_s_per_s']:>8.2f}x{peaks[0]:>10}{peaks[1]:>10}{versus_fp32:>12}")
+            f"{ours['audio_s_per_s'] / theirs['audio_s_per_s']:>8.2f}x{peaks[0]:>10}{peaks[1]:>10}{versus_fp32:>12}"
+            f"{syncs:>10}")
 
 
 def print_table(models: list[str], variants: list[str], steps: int, warmup: int, rounds: int, budget: float,
@@ -93,7 +97,8 @@ def print_table(models: list[str], variants: list[str], steps: int, warmup: int,
         steps, warmup, rounds = 1, 0, 2
     deadline = time.monotonic() + budget
     print(f"{'model':<12}{'variant':<14}{'original':>12}{'distgan':>12}{'ratio':>9}{'orig GiB':>10}"
-          f"{'ours GiB':>10}{'vs fp32 orig':>12}   (audio-seconds per second; peak GPU memory)", flush=True)
+          f"{'ours GiB':>10}{'vs fp32 orig':>12}{'syncs':>10}   (audio-seconds per second; peak GPU memory; "
+          "synchronising CUDA calls in one step, original/distgan)", flush=True)
     for key in models:
         name, recipe, batch, segment = MODELS[key]
         fp32_reference = None

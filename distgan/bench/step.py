@@ -197,6 +197,7 @@ def _summary(times: list[tuple[float, float]], peak: float | None) -> dict[str, 
 def bench_against_reference(cfg: Config, steps: int, warmup: int, rounds: int, batches: list[torch.Tensor]
                             ) -> dict[str, dict]:
     """The original step and ``Trainer.train_step`` in alternating rounds (module docstring)."""
+    from distgan.bench.cuda_syncs import count_syncs
     from distgan.bench.reference_step import CUDNN_BENCHMARK, ReferenceStep, build_models, copy_weights_into
     from distgan.train.trainer import Trainer
 
@@ -231,11 +232,15 @@ def bench_against_reference(cfg: Config, steps: int, warmup: int, rounds: int, b
                     run, flags = sides[name]
                     with _backend_flags(*flags):
                         times[name] += [_timed_both(run, r * steps + i, device) for i in range(steps)]
+            syncs = {}
+            for name, (run, flags) in sides.items():  # one more step each, counting the GPU's stalls
+                with _backend_flags(*flags):
+                    syncs[name] = count_syncs(run, rounds * steps, device)
         finally:
             for part in (trainer.watchdog, trainer.logger, trainer.data):
                 part.close()
             trainer.lock.release()
-    result = {name: _summary(times[name], peaks[name]) for name in sides}
+    result = {name: _summary(times[name], peaks[name]) | {"cuda_syncs": syncs[name]} for name in sides}
     if clock is not None:
         result["distgan"].update({phase: statistics.median(clock.seconds[phase][warmup:])
                                   for phase in PHASES if clock.seconds.get(phase)})
