@@ -190,3 +190,23 @@ def test_cqt_discriminator_output_shapes_and_batch_independence() -> None:
     for before, after in zip(logits, other_logits, strict=True):
         torch.testing.assert_close(after[0], before[0], rtol=0, atol=1e-6)
         assert not torch.allclose(after[1], before[1])
+
+
+@pytest.mark.parametrize("sample_rate", [22050, 24000, 44100])
+def test_the_cqt_resampler_is_torchaudios_and_compiles_without_a_graph_break(sample_rate: int) -> None:
+    """``DoubleRate``: torchaudio's output, bit for bit (any batch layout and length), and no graph
+    break where torchaudio's reads its output length from a tensor (``perf.compile``)."""
+    pytest.importorskip("nnAudio", reason="the CQT discriminator needs nnAudio")
+    from torchaudio.transforms import Resample
+
+    from distgan.models.bigvgan.cqt import CQTDiscriminator, DoubleRate
+
+    ours, torchaudios = DoubleRate(sample_rate), Resample(sample_rate, 2 * sample_rate)
+    assert ours.state_dict().keys() == torchaudios.state_dict().keys()  # NVIDIA's checkpoints load unchanged
+    for shape in [(2, 1, 4096), (3, 1001), (1, 1, 1)]:
+        wave = torch.randn(*shape)
+        assert torch.equal(ours(wave), torchaudios(wave)), shape
+    if sample_rate == 22050:
+        explained = torch._dynamo.explain(CQTDiscriminator(sample_rate, 256, 7, 12, filters=4, max_filters=8))(
+            torch.randn(1, 1, 2048))
+        assert explained.graph_break_count == 0, explained.break_reasons

@@ -21,7 +21,7 @@ from distgan.config import load_config
 from distgan.distributed import ProcessInfo
 from distgan.train.skips import SkipGuard
 from distgan.train.trainer import Trainer
-from tests.train.helpers import FAST, TINY
+from tests.train.helpers import FAST, REPO_ROOT, TINY
 
 # Every way a tensor's value reaches the host (``.numpy()`` refuses device tensors).
 HOST_READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__")
@@ -78,6 +78,20 @@ def test_a_step_reads_the_device_once_and_agrees_once(trainer, monkeypatch: pyte
     counter = Counter(monkeypatch)
     assert counter.step(trainer) == {"host reads": 1, "collectives": 1}
     assert trainer.state.consecutive_skips == 0
+
+
+def test_a_bigvgan_step_reads_the_device_once_and_agrees_once(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """BigVGAN-v2's modules too: the CQT discriminator's resampler computes its output length on
+    the host (``cqt.DoubleRate``: torchaudio's read it from a tensor, six reads a step)."""
+    from tests.bench.test_reference_step import SMALL_BIGVGAN
+
+    cfg = load_config(REPO_ROOT / "configs" / "bigvgan_tiny.yaml", [*SMALL_BIGVGAN, "log.every_steps=100"])
+    made = Trainer(cfg, tmp_path / "run")
+    try:
+        assert Counter(monkeypatch).step(made) == {"host reads": 1, "collectives": 1}
+    finally:
+        made.watchdog.close()
+        made.logger.close()
 
 
 def test_a_nan_loss_skips_its_update_on_the_device_and_is_named(trainer, monkeypatch: pytest.MonkeyPatch) -> None:

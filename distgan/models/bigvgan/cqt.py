@@ -10,7 +10,7 @@ concatenates the octaves back along frequency, then a 2-D conv stack over (time,
 stride 2 along frequency and growing dilation along time. Three scales differ in hop and bins per
 octave.
 
-The CQT is nnAudio's ``CQT2010v2`` and the resampler torchaudio's ``Resample``, as in NVIDIA's code;
+The CQT is nnAudio's ``CQT2010v2`` and the resampler torchaudio's ``Resample`` (``DoubleRate``), as in NVIDIA's code;
 both keep their kernels as buffers, under the same names as there, so reference checkpoints load
 unchanged. nnAudio is imported when a CQT discriminator is built, so the rest of distgan does not
 need it.
@@ -52,6 +52,23 @@ def _constant_q_transform(sample_rate: int, hop_length: int, n_bins: int, bins_p
                      output_format="Complex", pad_mode="constant", verbose=False)
 
 
+class DoubleRate(Resample):
+    """torchaudio's ``Resample`` to twice the rate (same kernel buffer, same output), with the output
+    length computed as a Python int: torchaudio computes it as a tensor and slices by its value,
+    which under ``perf.compile`` breaks the graph at every call (one break per CQT scale)."""
+
+    def __init__(self, sample_rate: int) -> None:
+        super().__init__(orig_freq=sample_rate, new_freq=2 * sample_rate)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        # Reduced by their gcd the rates are 1 -> 2: a stride-1 convolution yields 2 output
+        # samples per input sample (the kernel's 2 phases), of which 2 T are kept.
+        flat = wave.reshape(-1, wave.shape[-1])
+        padded = F.pad(flat, (self.width, self.width + 1))
+        out = F.conv1d(padded[:, None], self.kernel).transpose(1, 2).reshape(flat.shape[0], -1)
+        return out[:, :2 * wave.shape[-1]].reshape(*wave.shape[:-1], -1)
+
+
 class CQTDiscriminator(nn.Module):
     """One CQT scale: ``[B, 1, T] -> (logits [B, N], feature maps)``."""
 
@@ -62,7 +79,7 @@ class CQTDiscriminator(nn.Module):
         dilations = [1, 2, 4] if dilations is None else dilations
         self.n_octaves, self.bins_per_octave = n_octaves, bins_per_octave
         self.normalize_volume = normalize_volume
-        self.resample = Resample(orig_freq=sample_rate, new_freq=sample_rate * 2)
+        self.resample = DoubleRate(sample_rate)
         self.cqt_transform = _constant_q_transform(sample_rate * 2, hop_length, n_octaves * bins_per_octave,
                                                    bins_per_octave)
         parts = 2  # real and imaginary
