@@ -8,10 +8,10 @@ Not counted, because Python never sees them: DDP's gradient-bucket all-reduces, 
 reducer launches during the backward. They are the gradient communication itself, which data
 parallelism exists to do, overlapped with the backward, not a synchronisation of the loop.
 
-One launch runs four cases one after another in the same two processes: HiFi-GAN (tiny) under
+One launch runs five cases one after another in the same two processes: HiFi-GAN (tiny) under
 DDP with ``log.val_every_minutes`` on, the WaveGAN family under DDP with ``dist.batchnorm=local``,
-and HiFi-GAN under DeepSpeed ZeRO-2 and ZeRO-3. At the last step, which is not counted, rank 1's
-validation clock says a validation is due (DDP), and rank 1's mel loss is NaN (ZeRO-2/3).
+and HiFi-GAN under DeepSpeed ZeRO-2 (fp32 and bf16) and ZeRO-3. At the last step, which is not counted, rank 1's
+validation clock says a validation is due (DDP), and rank 1's mel loss is NaN (DeepSpeed).
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ CASES = {
               "nan_rank": 1},
     "zero3": {"config": str(TINY), "overrides": [*QUIET, f"dist.deepspeed_config={LAUNCH / 'deepspeed' / 'zero3.json'}"],
               "nan_rank": 1},
+    "zero2_bf16": {"config": str(TINY), "overrides": [*QUIET, "train.precision=bf16",
+                                                      f"dist.deepspeed_config={LAUNCH / 'deepspeed' / 'zero2.json'}"],
+                   "nan_rank": 1},
 }
 
 
@@ -95,7 +98,7 @@ def test_a_deepspeed_zero2_step_costs_distgan_one_collective_and_one_host_read(c
         assert per_step(report, "collectives") == [7] * STEPS and per_step(report, "host reads") == [3] * STEPS
 
 
-@pytest.mark.parametrize("stage", ["zero2", "zero3"])
+@pytest.mark.parametrize("stage", ["zero2", "zero3", "zero2_bf16"])
 def test_under_deepspeed_a_nan_loss_on_one_rank_skips_that_update_on_both(counted, stage: str) -> None:
     """No loss is read before its backward under ZeRO-2/3 any more: the NaN reaches the gradient
     norm, and DeepSpeed drops the generator's update on every rank (the whole parameters compared,
@@ -105,8 +108,10 @@ def test_under_deepspeed_a_nan_loss_on_one_rank_skips_that_update_on_both(counte
         assert report["bad_terms"] == "g/mel (rank 1)"
 
 
-def test_a_deepspeed_zero3_step_costs_distgan_one_collective_and_one_host_read(counted) -> None:
-    """ZeRO-3's own collectives (parameter gathers in every forward and backward) are many; distgan's are one."""
-    for rank, report in enumerate(counted["zero3"]):
+@pytest.mark.parametrize("stage", ["zero3", "zero2_bf16"])
+def test_other_deepspeed_steps_cost_distgan_one_collective_and_one_host_read(counted, stage: str) -> None:
+    """ZeRO-3's own collectives (parameter gathers in every forward and backward) are many; distgan's
+    are one. bf16 under ZeRO-2 takes the device path too (``bf16.check_grad_overflow``)."""
+    for rank, report in enumerate(counted[stage]):
         assert per_step(report, "collectives", "distgan.") == [1] * STEPS, (rank, report["steps"])
         assert per_step(report, "host reads", "distgan.") == [1] * STEPS, (rank, report["steps"])
