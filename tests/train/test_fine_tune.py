@@ -1,5 +1,5 @@
 """Fine-tuning from a distgan run (``train.init_from``), as a user launches it: the new run starts at
-step 0 from the source's weights on every rank, under DDP and ZeRO-3, and on ljspeech-mini its
+step 0 from the source's weights on every rank, under DDP, ZeRO-2 and ZeRO-3, and on ljspeech-mini its
 first validation is where the source ended, not where a fresh run starts.
 
 One source run (20 mel-only steps of configs/tiny.yaml), then each launch mode's fine-tuning run
@@ -38,8 +38,8 @@ SOURCE_STEPS = 20
 VALIDATION = ["log.val_clips=2", "log.val_metrics=[]"]
 # After one D-only step the generator is the one loaded; the run validates and checkpoints there.
 FINE_TUNE = ["train.d_warmup_steps=1", "train.max_steps=1", "log.val_every_steps=1", *VALIDATION]
-# Two processes under torchrun (lighter than accelerate launch); ZeRO-3 through dist.deepspeed_config.
-MODES = {"ddp": [], "zero3": [f"dist.deepspeed_config={LAUNCH / 'deepspeed' / 'zero3.json'}"]}
+# Two processes under torchrun (lighter than accelerate launch); ZeRO-2/3 through dist.deepspeed_config.
+MODES = {"ddp": [], **{f"zero{n}": [f"dist.deepspeed_config={LAUNCH / 'deepspeed' / f'zero{n}.json'}"] for n in (2, 3)}}
 
 
 @pytest.fixture(scope="module")
@@ -85,11 +85,11 @@ def _fingerprints(checkpoint: Path, rank: int) -> dict[str, str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["ddp", "zero3"])
+@pytest.mark.parametrize("mode", ["ddp", "zero2", "zero3"])
 def test_a_fine_tuning_run_starts_from_the_source_weights_on_every_rank(fine_tuned, source: Path, mode: str) -> None:
     run, stdout = fine_tuned(mode)
     assert "initialised the generator and discriminator" in stdout
-    assert ("DeepSpeed ZeRO-3" in stdout) == (mode == "zero3")
+    assert (f"DeepSpeed ZeRO-{mode[-1]}" if mode != "ddp" else "DDP") in stdout
     (source_checkpoint,), (checkpoint,) = checkpoints(source), checkpoints(run)
     assert checkpoint.name == "step-00000001"  # a new run: its own step count, not the source's 20
     source_weights = _fingerprints(source_checkpoint, 0)
