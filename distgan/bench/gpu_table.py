@@ -86,7 +86,7 @@ def _line(model: str, variant: str, row: dict[str, Any] | str, fp32_reference: f
     versus_fp32 = f"{ours['audio_s_per_s'] / fp32_reference:.2f}x" if fp32_reference else "-"
     syncs = "-" if ours.get("cuda_syncs") is None else f"{theirs['cuda_syncs']}/{ours['cuda_syncs']}"
     return (f"{model:<12}{variant:<14}{theirs['audio_s_per_s']:>12.4g}{ours['audio_s_per_s']:>12.4g}"
-            f"{ours['audio_s_per_s'] / theirs['audio_s_per_s']:>8.2f}x{peaks[0]:>10}{peaks[1]:>10}{versus_fp32:>12}"
+            f"{ours['audio_s_per_s'] / theirs['audio_s_per_s']:>8.2f}x{peaks[0]:>10}{peaks[1]:>10}{versus_fp32:>13}"
             f"{syncs:>10}")
 
 
@@ -97,7 +97,7 @@ def print_table(models: list[str], variants: list[str], steps: int, warmup: int,
         steps, warmup, rounds = 1, 0, 2
     deadline = time.monotonic() + budget
     print(f"{'model':<12}{'variant':<14}{'original':>12}{'distgan':>12}{'ratio':>9}{'orig GiB':>10}"
-          f"{'ours GiB':>10}{'vs fp32 orig':>12}{'syncs':>10}   (audio-seconds per second; peak GPU memory; "
+          f"{'ours GiB':>10}{'vs fp32 orig':>13}{'syncs':>10}   (audio-seconds per second; peak GPU memory; "
           "synchronising CUDA calls in one step, original/distgan)", flush=True)
     for key in models:
         name, recipe, batch, segment = MODELS[key]
