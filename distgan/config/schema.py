@@ -297,7 +297,7 @@ class DistConfig:
     timeout_minutes: float = 10.0
     # BatchNorm under data parallelism (models that have it: wavegan). "sync": batch statistics over
     # every rank's slice (one batch, as on one device); "local": each rank's own slice, the running
-    # estimates averaged over ranks after each step (train/sync_batchnorm.py).
+    # estimates averaged over ranks before each checkpoint (train/sync_batchnorm.py).
     batchnorm: Literal["sync", "local"] = "sync"
 
 
