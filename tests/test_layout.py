@@ -48,7 +48,7 @@ def test_inference_and_evaluation_import_no_training_code() -> None:
 
 
 # BigVGAN v2's CQT discriminator resamples with torchaudio and takes nnAudio's CQT, as NVIDIA's does.
-MODEL_EXTRA_IMPORTS = {"bigvgan/cqt.py": ("torchaudio", "nnAudio")}
+MODEL_EXTRA_IMPORTS = {"cqt.py": ("torchaudio", "nnAudio")}
 
 
 @pytest.mark.parametrize("path", sources(PACKAGE / "models"), ids=lambda p: p.relative_to(PACKAGE / "models").as_posix())
@@ -97,3 +97,40 @@ def test_files_and_functions_stay_small() -> None:
                 if length > MAX_FUNCTION_LINES:
                     too_long.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno} {node.name}: {length} lines")
     assert too_long == []
+
+
+def _family_name_branches(path: Path, names: set[str]) -> list[str]:
+    """Where ``path`` compares a value with a family's name (``==``, ``in``, ``match``) or looks
+    one up in a dict literal keyed by family names: a branch on the name, not a question to the spec."""
+    def named(node: ast.AST) -> bool:
+        if isinstance(node, ast.Constant):
+            return node.value in names
+        if isinstance(node, ast.Tuple | ast.List | ast.Set):
+            return any(named(element) for element in node.elts)
+        return False
+
+    where = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if (isinstance(node, ast.Compare) and any(named(side) for side in [node.left, *node.comparators])
+                or isinstance(node, ast.MatchValue) and named(node.value)
+                or isinstance(node, ast.Subscript) and isinstance(node.value, ast.Dict)
+                and any(key is not None and named(key) for key in node.value.keys)):
+            found.append(f"{where}:{node.lineno}")
+    return found
+
+
+def test_no_code_outside_the_family_folders_branches_on_a_family_name() -> None:
+    from distgan.families import family_names
+
+    names = set(family_names())
+    assert {"hifigan", "bigvgan", "wavegan"} <= names
+    outside_families = [path for path in sources() if PACKAGE / "families" not in path.parents]
+    assert [where for path in outside_families for where in _family_name_branches(path, names)] == []
+
+
+def test_the_family_name_rule_sees_a_branch(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text('def f(cfg):\n    if cfg.family == "bigvgan":\n        return 1\n'
+                     '    return {"hifigan": 2}["x"] if "wavegan" in ("a",) else 3\n')
+    assert _family_name_branches(probe, {"hifigan", "bigvgan", "wavegan"}) == [f"{probe}:2", f"{probe}:4", f"{probe}:4"]

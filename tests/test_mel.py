@@ -12,7 +12,7 @@ import soundfile
 import torch
 
 from distgan.config import AudioConfig
-from distgan.mel import LOG_MEL_FLOOR, MelSpectrogram
+from distgan.losses.mel import LOG_MEL_FLOOR, MelSpectrogram
 
 AUDIO = AudioConfig()
 

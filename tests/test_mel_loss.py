@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from distgan import losses
 from distgan.config import load_config
-from distgan.mel import MelSpectrogram
-from distgan.mel_loss import build_mel_loss
-from distgan.multiscale_mel import MultiScaleMelLoss
+from distgan.losses import gan as losses
+from distgan.losses.mel import MelSpectrogram
+from distgan.losses.mel_loss import build_mel_loss
+from distgan.losses.multiscale_mel import MultiScaleMelLoss
 from tests.conftest import REPO_ROOT
 
 CONFIGS = REPO_ROOT / "configs"

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from distgan.multiscale_mel import MultiScaleMelLoss
+from distgan.losses.multiscale_mel import MultiScaleMelLoss
 from tests.models.helpers import single_thread
 
 

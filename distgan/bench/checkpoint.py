@@ -27,15 +27,14 @@ import torch
 
 from distgan.checkpoint.files import digest, load_file, save_file
 from distgan.config import Config
-from distgan.models.build import build_discriminators, build_generator
+from distgan.families import build_models
 
 
 def _engine_states(cfg: Config) -> dict[str, dict]:
     """Model and AdamW state of G and D after one update, as a DDP engine saves them."""
     torch.manual_seed(0)
     states = {}
-    for name, model in (("generator", build_generator(cfg.model.generator, cfg.audio.n_mels)),
-                        ("discriminator", build_discriminators(cfg.model.discriminator, cfg.audio.sample_rate))):
+    for name, model in zip(("generator", "discriminator"), build_models(cfg), strict=True):
         optimizer = torch.optim.AdamW(model.parameters())
         for p in model.parameters():
             p.grad = torch.randn_like(p)

@@ -121,14 +121,13 @@ def gradient_bytes(model: torch.nn.Module, optimizer: Any) -> int:
 
 # --- one step, inside a process group ------------------------------------------------------------
 def _trainer_parts(cfg: Config):
-    from distgan.mel import MelSpectrogram
-    from distgan.models.build import build_discriminators, build_generator
+    from distgan.families import build_models
+    from distgan.losses.mel import MelSpectrogram
     from distgan.train.engine import build_engines
     from distgan.train.step import GANStep
 
     torch.manual_seed(cfg.train.seed)
-    generator = build_generator(cfg.model.generator, cfg.audio.n_mels)
-    discriminator = build_discriminators(cfg.model.discriminator, cfg.audio.sample_rate)
+    generator, discriminator = build_models(cfg)
     g, d, info = build_engines(cfg, generator, discriminator)
     mel_input = MelSpectrogram(cfg.audio).to(info.device)
     step = GANStep(cfg, g, d, info, mel_input, MelSpectrogram.for_loss(cfg.audio).to(info.device),

@@ -18,12 +18,12 @@ around them does what each package's ``train.py`` does per batch, written from r
 Left out, as the original does them once per epoch or every N steps: HiFi-GAN's schedulers,
 logging, checkpoints and validation. The input mel and the target mel come from the original's data
 loader (computed in its workers): ``prepare`` computes them before the timed step. The original
-sets ``torch.backends.cudnn.benchmark`` (HiFi-GAN on, BigVGAN off): ``CUDNN_BENCHMARK``.
+sets ``torch.backends.cudnn.benchmark`` (HiFi-GAN on, BigVGAN off): ``cudnn_benchmark``.
 
-HiFi-GAN's ``meldataset.mel_spectrogram`` no longer runs on current librosa (positional
-arguments) and PyTorch (``stft`` without ``return_complex``); ``_hifigan_log_mel`` does its
-arithmetic (reflect padding, magnitude with 1e-9 under the root, Slaney mel matrix, log of the
-clamped value) with the filterbank cached once, which the original's cache meant to do.
+What differs between the two originals (their fixed settings, models, losses, mel function,
+clipping, schedulers, cuDNN autotuning) is each family's reference hooks
+(``distgan/families/{hifigan,bigvgan}/reference.py``, ``FamilyParts.reference``); a family
+without them has no reference step.
 Where librosa or matplotlib is not installed (a bare GPU machine), ``reference_imports`` stands in
 for the little of them the originals import.
 
@@ -44,13 +44,7 @@ from torch import nn
 
 from distgan.bench.reference_imports import provide_missing
 from distgan.config import Config
-
-CUDNN_BENCHMARK = {"hifigan": True, "bigvgan": False}
-# jik876/hifi-gan's discriminators are fixed; BigVGAN's MPD widths are these times a multiplier.
-HIFIGAN_D = {"kinds": ["mpd", "msd"], "periods": [2, 3, 5, 7, 11], "mpd_channels": [32, 128, 512, 1024, 1024],
-             "mpd_use_spectral_norm": False, "msd_scales": 3,
-             "msd_channels": [128, 128, 256, 512, 1024, 1024, 1024]}
-MPD_WIDTHS = [32, 128, 512, 1024, 1024]
+from distgan.families import family_of
 
 
 class ReferenceMismatch(ValueError):
@@ -62,9 +56,24 @@ def _need(field: str, ours: object, theirs: object) -> None:
         raise ReferenceMismatch(f"--baseline reference: {field} is {ours!r}, the original code has {theirs!r}")
 
 
+def reference_hooks(cfg: Config) -> Any:
+    """The family's hooks of its original code (``FamilyParts.reference``); refused where it has none."""
+    spec = family_of(cfg)
+    hooks = spec.load_parts().reference
+    if hooks is None:
+        raise ReferenceMismatch(f"--baseline reference: model.generator.family {spec.name!r} has no reference "
+                                "implementation to compare with")
+    return hooks
+
+
+def cudnn_benchmark(cfg: Config) -> bool:
+    """Whether the original's train.py turns cuDNN autotuning on."""
+    return reference_hooks(cfg).cudnn_benchmark
+
+
 def check_config(cfg: Config) -> None:
     """What the original code can build and train as ``cfg`` describes; raises naming the field."""
-    family, d, loss = cfg.model.generator.family, cfg.model.discriminator, cfg.loss
+    hooks, loss = reference_hooks(cfg), cfg.loss
     if cfg.train.precision == "fp16":
         raise ReferenceMismatch("--baseline reference: train.precision is 'fp16'; the original code has no "
                                 "loss scaler (use fp32 or bf16)")
@@ -76,39 +85,7 @@ def check_config(cfg: Config) -> None:
     for key in ("lr", "betas"):  # one learning rate and one pair of betas for both optimizers
         _need(f"optim.discriminator.{key} (optim.generator.{key})", getattr(cfg.optim.discriminator, key),
               getattr(cfg.optim.generator, key))
-    if family == "hifigan":
-        for key, value in HIFIGAN_D.items():
-            _need(f"model.discriminator.{key}", getattr(d, key), value)
-        _need("audio.n_mels", cfg.audio.n_mels, 80)
-        _need("loss.mel", loss.mel, "single")
-        _need("loss.mel_weight", loss.mel_weight, 45.0)
-        for model in ("generator", "discriminator"):
-            _need(f"optim.{model}.grad_clip", getattr(cfg.optim, model).grad_clip, None)
-        return
-    if loss.mel == "multiscale":
-        _need("audio.fmin (the original's multi-scale mel loss starts at 0 Hz)", cfg.audio.fmin, 0.0)
-        _need("audio.fmax_loss (the original's multi-scale mel loss ends at Nyquist)", cfg.audio.fmax_loss, None)
-    _need("model.discriminator.kinds[0]", d.kinds[0], "mpd")
-    _need("model.discriminator.kinds (two sets)", len(d.kinds), 2)
-    multiplier = d.mpd_channels[0] / MPD_WIDTHS[0]
-    _need("model.discriminator.mpd_channels", d.mpd_channels, [int(w * multiplier) for w in MPD_WIDTHS])
-    clips = {cfg.optim.generator.grad_clip, cfg.optim.discriminator.grad_clip}
-    _need("optim.{generator,discriminator}.grad_clip (one value for both)", len(clips), 1)
-
-
-def _hparams(cfg: Config) -> dict[str, Any]:
-    """``cfg`` under the original code's hyperparameter names."""
-    g, d = cfg.model.generator, cfg.model.discriminator
-    h: dict[str, Any] = {key: getattr(g, key) for key in (
-        "resblock", "upsample_rates", "upsample_kernel_sizes", "upsample_initial_channel", "resblock_kernel_sizes",
-        "resblock_dilation_sizes", "activation", "snake_logscale", "use_tanh_at_final", "use_bias_at_final")}
-    h.update(num_mels=cfg.audio.n_mels, sampling_rate=cfg.audio.sample_rate, mpd_reshapes=d.periods,
-             use_spectral_norm=d.mpd_use_spectral_norm, discriminator_channel_mult=d.mpd_channels[0] / MPD_WIDTHS[0],
-             resolutions=d.mrd_resolutions, cqtd_filters=d.cqtd_filters, cqtd_max_filters=d.cqtd_max_filters,
-             cqtd_filters_scale=d.cqtd_filters_scale, cqtd_dilations=d.cqtd_dilations,
-             cqtd_hop_lengths=d.cqtd_hop_lengths, cqtd_n_octaves=d.cqtd_n_octaves,
-             cqtd_bins_per_octaves=d.cqtd_bins_per_octaves)
-    return h
+    hooks.check(cfg, _need)
 
 
 def build_models(cfg: Config) -> tuple[nn.Module, dict[str, nn.Module]]:
@@ -117,25 +94,7 @@ def build_models(cfg: Config) -> tuple[nn.Module, dict[str, nn.Module]]:
     check_config(cfg)
     provide_missing()
     with contextlib.redirect_stdout(io.StringIO()):
-        return _build_models(cfg)
-
-
-def _build_models(cfg: Config) -> tuple[nn.Module, dict[str, nn.Module]]:
-    if cfg.model.generator.family == "hifigan":
-        from hifi_gan.env import AttrDict
-        from hifi_gan.models import Generator, MultiPeriodDiscriminator, MultiScaleDiscriminator
-
-        return Generator(AttrDict(_hparams(cfg))), {"mpd": MultiPeriodDiscriminator(),
-                                                    "msd": MultiScaleDiscriminator()}
-    from bigvgan import discriminators
-    from bigvgan.bigvgan import BigVGAN
-    from bigvgan.env import AttrDict
-
-    h = AttrDict(_hparams(cfg))
-    second = {"mrd": discriminators.MultiResolutionDiscriminator,
-              "cqtd": discriminators.MultiScaleSubbandCQTDiscriminator}[cfg.model.discriminator.kinds[1]]
-    return BigVGAN(h), {"mpd": discriminators.MultiPeriodDiscriminator(h),
-                        cfg.model.discriminator.kinds[1]: second(h)}
+        return reference_hooks(cfg).build(cfg)
 
 
 def copy_weights_into(generator: nn.Module, discriminator: nn.Module, reference_g: nn.Module,
@@ -155,7 +114,7 @@ class ReferenceStep:
                  device: torch.device) -> None:
         self.cfg, self.device = cfg, device
         provide_missing()
-        self.family = cfg.model.generator.family
+        hooks = reference_hooks(cfg)
         self.generator = generator.to(device).train()
         self.discriminators = [d.to(device).train() for d in discriminators.values()]
         optim = cfg.optim.generator  # the original uses one learning rate and one pair of betas for both
@@ -163,9 +122,9 @@ class ReferenceStep:
         self.optim_d = torch.optim.AdamW(itertools.chain(*(d.parameters() for d in reversed(self.discriminators))),
                                          optim.lr, betas=list(optim.betas))
         # BigVGAN always clips (its train.py's default bound is 1000); HiFi-GAN never does.
-        self.clip = (optim.grad_clip or 1000.0) if self.family == "bigvgan" else None
+        self.clip = hooks.grad_clip(optim)
         self.schedulers = ([torch.optim.lr_scheduler.ExponentialLR(o, gamma=optim.lr_decay)
-                            for o in (self.optim_g, self.optim_d)] if self.family == "bigvgan" else [])
+                            for o in (self.optim_g, self.optim_d)] if hooks.steps_schedulers else [])
         self.bf16 = cfg.train.precision == "bf16"
         self.multiscale = None
         if cfg.loss.mel == "multiscale":
@@ -175,41 +134,8 @@ class ReferenceStep:
             self.multiscale = MultiScaleMelSpectrogramLoss(cfg.audio.sample_rate, n_mels=list(ms.n_mels),
                                                            window_lengths=list(ms.window_lengths),
                                                            clamp_eps=ms.clamp_eps, pow=ms.power)
-        self._basis: dict[tuple[float | None, torch.device], torch.Tensor] = {}  # the original caches these
-        self._window: dict[torch.device, torch.Tensor] = {}
-        self._losses = self._import_losses()
-
-    def _import_losses(self):
-        if self.family == "hifigan":
-            from hifi_gan import models
-        else:
-            from bigvgan import loss as models
-        return models.discriminator_loss, models.generator_loss, models.feature_loss
-
-    def log_mel(self, wave: torch.Tensor, fmax: float | None) -> torch.Tensor:
-        a = self.cfg.audio
-        if self.family == "bigvgan":
-            from bigvgan.meldataset import mel_spectrogram
-
-            return mel_spectrogram(wave, a.n_fft, a.n_mels, a.sample_rate, a.hop_length, a.win_length, a.fmin, fmax)
-        return self._hifigan_log_mel(wave, fmax)
-
-    def _hifigan_log_mel(self, wave: torch.Tensor, fmax: float | None) -> torch.Tensor:
-        a = self.cfg.audio
-        bool(wave.min() < -1.0), bool(wave.max() > 1.0)  # the original's range warnings (two host syncs)
-        if (fmax, wave.device) not in self._basis:
-            from librosa.filters import mel
-
-            basis = mel(sr=a.sample_rate, n_fft=a.n_fft, n_mels=a.n_mels, fmin=a.fmin, fmax=fmax)
-            self._basis[(fmax, wave.device)] = torch.from_numpy(basis).float().to(wave.device)
-        pad = (a.n_fft - a.hop_length) // 2
-        padded = F.pad(wave.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
-        if wave.device not in self._window:
-            self._window[wave.device] = torch.hann_window(a.win_length, device=wave.device)
-        spec = torch.stft(padded, a.n_fft, hop_length=a.hop_length, win_length=a.win_length,
-                          window=self._window[wave.device], center=False, return_complex=True)
-        magnitude = torch.sqrt(torch.view_as_real(spec).pow(2).sum(-1) + 1e-9)
-        return torch.log(torch.clamp(self._basis[(fmax, wave.device)] @ magnitude, min=1e-5))
+        self.log_mel = hooks.log_mel(cfg)
+        self._losses = hooks.losses()
 
     def prepare(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(input mel, waveform, target mel) as the original's data loader yields them, on the host."""

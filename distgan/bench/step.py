@@ -38,11 +38,11 @@ from pathlib import Path
 
 import torch
 
-from distgan import losses
 from distgan.config import Config
-from distgan.mel import MelSpectrogram
-from distgan.mel_loss import build_mel_loss
-from distgan.models.build import build_discriminators, build_generator
+from distgan.families import build_models
+from distgan.losses import gan as losses
+from distgan.losses.mel import MelSpectrogram
+from distgan.losses.mel_loss import build_mel_loss
 from distgan.train.engine import make_optimizer
 from distgan.train.step import judge_generated
 
@@ -101,8 +101,7 @@ def bench_plain(cfg: Config, steps: int, warmup: int, batches: list[torch.Tensor
                 ) -> dict[str, float]:
     """The same step written as a bare PyTorch loop."""
     torch.manual_seed(cfg.train.seed)
-    generator = build_generator(cfg.model.generator, cfg.audio.n_mels).to(device)
-    discriminator = build_discriminators(cfg.model.discriminator, cfg.audio.sample_rate).to(device)
+    generator, discriminator = (model.to(device) for model in build_models(cfg))
     og, od = (make_optimizer(m, o, cfg.perf.optimizer_impl)
               for m, o in ((generator, cfg.optim.generator), (discriminator, cfg.optim.discriminator)))
     mel_input, mel_loss = MelSpectrogram(cfg.audio).to(device), build_mel_loss(cfg).to(device)
@@ -198,7 +197,7 @@ def bench_against_reference(cfg: Config, steps: int, warmup: int, rounds: int, b
                             ) -> dict[str, dict]:
     """The original step and ``Trainer.train_step`` in alternating rounds (module docstring)."""
     from distgan.bench.cuda_syncs import count_syncs
-    from distgan.bench.reference_step import CUDNN_BENCHMARK, ReferenceStep, build_models, copy_weights_into
+    from distgan.bench.reference_step import ReferenceStep, build_models, copy_weights_into, cudnn_benchmark
     from distgan.train.trainer import Trainer
 
     reference_g, reference_d = build_models(cfg)  # refuses a config the original cannot build, before any set-up
@@ -218,7 +217,7 @@ def bench_against_reference(cfg: Config, steps: int, warmup: int, rounds: int, b
                 trainer.state.step += 1
 
             sides = {"reference": (lambda i: reference(prepared[i % len(prepared)]),
-                                   (CUDNN_BENCHMARK[cfg.model.generator.family], (True, False))),
+                                   (cudnn_benchmark(cfg), (True, False))),
                      "distgan": (ours, (cfg.perf.cudnn_benchmark, (cfg.perf.tensorfloat, cfg.perf.tensorfloat)))}
             models = {"reference": [reference.generator, *reference.discriminators],
                       "distgan": [trainer.g.model, trainer.d.model]}

@@ -1,4 +1,4 @@
-"""The original HiFi-GAN and BigVGAN code's checkpoint files, found and read without running code.
+"""The original projects' checkpoint files (HiFi-GAN's and BigVGAN's), found and read without running code.
 
 Both reference trainers write a pair of pickled dicts every few thousand steps, ``g_XXXXXXXX``
 (``{"generator"}``) and ``do_XXXXXXXX`` (the discriminator sets, ``optim_g``, ``optim_d``,
@@ -8,9 +8,9 @@ releases on the Hugging Face Hub rename the pair ``bigvgan_generator.pt`` and
 (``files.load_file``): their tensors, numbers and optimizer dicts unpickle as plain data, and a file
 holding anything else is refused before it runs.
 
-Which code wrote a folder is told by its ``config.json``: BigVGAN's names its ``activation``.
-BigVGAN stores its second discriminator set under ``"mrd"`` whichever set it is (MRD, or CQT-D
-with ``use_cqtd_instead_of_mrd``); ``"cqtd"`` is read too.
+Which code wrote a folder, and what its files are named and hold, each family's release format
+says (``distgan/families/*/release.py``, found through the registry): the first format whose
+``claims`` accepts the folder's ``config.json``, else the first registered one (HiFi-GAN's).
 """
 
 from __future__ import annotations
@@ -24,15 +24,22 @@ from typing import Any
 import torch
 
 from distgan.checkpoint.files import load_file
+from distgan.checkpoint.release_config import ReleaseError
+
+__all__ = ["Release", "ReleaseError", "find_release", "read_discriminator", "read_generator", "second_set_kind"]
 
 CONFIG_JSON = "config.json"
-BIGVGAN_G = "bigvgan_generator.pt"
-BIGVGAN_DO = "bigvgan_discriminator_optimizer.pt"
 STEP_FILE = re.compile(r"^(g|do)_(\d{8})$")
 
 
-class ReleaseError(ValueError):
-    """A release folder or file is incomplete or not what it claims; the message names the file."""
+def _formats() -> list[Any]:
+    from distgan.families import release_format, release_format_names
+
+    return [release_format(name)[1] for name in release_format_names()]
+
+
+def _fixed_files() -> list[tuple[str, str]]:
+    return [fmt.fixed_files for fmt in _formats() if fmt.fixed_files]
 
 
 @dataclass
@@ -40,15 +47,18 @@ class Release:
     """A reference checkpoint: its generator file, its discriminator/optimizer file (None when the
     release ships none), and its ``config.json``, read."""
 
-    family: str  # "hifigan" or "bigvgan"
+    format: Any  # its ReleaseFormat (distgan/families/*/release.py)
     generator: Path
     discriminator: Path | None
     config_path: Path
     config: dict[str, Any]
 
+    @property
+    def family(self) -> str:
+        return self.format.family
+
     def describe(self) -> str:
-        name = "HiFi-GAN" if self.family == "hifigan" else "BigVGAN"
-        return f"{name} release {self.generator}"
+        return f"{self.format.label} release {self.generator}"
 
 
 def _step_files(folder: Path, prefix: str) -> dict[int, Path]:
@@ -61,11 +71,12 @@ def _step_files(folder: Path, prefix: str) -> dict[int, Path]:
 
 
 def _pair_in_folder(folder: Path) -> tuple[Path, Path | None] | None:
-    """The generator and discriminator files of a release folder: BigVGAN's Hub names, or the newest
-    ``g_`` file and the ``do_`` file of the same step."""
-    if (folder / BIGVGAN_G).is_file():
-        do = folder / BIGVGAN_DO
-        return folder / BIGVGAN_G, do if do.is_file() else None
+    """The generator and discriminator files of a release folder: a format's own names (BigVGAN's
+    Hub files), or the newest ``g_`` file and the ``do_`` file of the same step."""
+    for g_name, do_name in _fixed_files():
+        if (folder / g_name).is_file():
+            do = folder / do_name
+            return folder / g_name, do if do.is_file() else None
     generators = _step_files(folder, "g")
     if not generators:
         return None
@@ -75,10 +86,12 @@ def _pair_in_folder(folder: Path) -> tuple[Path, Path | None] | None:
 
 def _pair_of_file(path: Path) -> tuple[Path, Path | None]:
     """A generator file named by the user, and its discriminator file: the same step's ``do_``,
-    BigVGAN's Hub name, or for another name (HiFi-GAN's ``generator_v1``) the newest ``do_``."""
-    if path.name in (BIGVGAN_G, BIGVGAN_DO):
-        do = path.with_name(BIGVGAN_DO)
-        return path.with_name(BIGVGAN_G), do if do.is_file() else None
+    a format's own name (BigVGAN's Hub files), or for another name (HiFi-GAN's ``generator_v1``)
+    the newest ``do_``."""
+    for g_name, do_name in _fixed_files():
+        if path.name in (g_name, do_name):
+            do = path.with_name(do_name)
+            return path.with_name(g_name), do if do.is_file() else None
     match = STEP_FILE.match(path.name)
     if match:
         step = match.group(2)
@@ -110,8 +123,9 @@ def find_release(path: Path) -> Release | None:
         raise ReleaseError(f"{config_path}: not readable JSON ({err})") from err
     if not isinstance(config, dict):
         raise ReleaseError(f"{config_path}: expected a JSON object")
-    family = "bigvgan" if "activation" in config or generator.name == BIGVGAN_G else "hifigan"
-    return Release(family, generator, discriminator, config_path, config)
+    formats = _formats()
+    fmt = next((f for f in formats if f.claims(config, generator)), formats[0])
+    return Release(fmt, generator, discriminator, config_path, config)
 
 
 def _tensors(value: Any, path: Path, key: str) -> dict[str, torch.Tensor]:
@@ -136,13 +150,7 @@ def read_generator(release: Release) -> dict[str, torch.Tensor]:
 
 def second_set_kind(release: Release) -> str:
     """Which distgan discriminator set the release's second set is (``msd``, ``mrd`` or ``cqtd``)."""
-    if release.family == "hifigan":
-        return "msd"
-    if release.config.get("use_mbd_instead_of_mrd"):
-        raise ReleaseError(f"{release.config_path}: use_mbd_instead_of_mrd: distgan has no multi-band "
-                           "discriminator, so this release's discriminator cannot be loaded (leave "
-                           "train.init_discriminator false to fine-tune its generator with a fresh one)")
-    return "cqtd" if release.config.get("use_cqtd_instead_of_mrd") else "mrd"
+    return release.format.second_set_kind(release.config, release.config_path)
 
 
 def read_discriminator(release: Release) -> dict[str, Any]:
@@ -150,13 +158,12 @@ def read_discriminator(release: Release) -> dict[str, Any]:
     discriminator file (the optimizer entries as the reference saved them, or absent)."""
     if release.discriminator is None:
         raise ReleaseError(f"{release.generator.parent} holds no discriminator file for {release.generator.name} "
-                           f"(do_XXXXXXXX of the same step, or {BIGVGAN_DO}); many releases ship the generator "
+                           f"(do_XXXXXXXX of the same step, or {', '.join(do for _, do in _fixed_files())}); "
+                           "many releases ship the generator "
                            "only: set train.init_discriminator=false to train a fresh discriminator")
     kind = second_set_kind(release)
     content = load_file(release.discriminator)
-    stored = kind
-    if kind == "cqtd" and not (isinstance(content, dict) and "cqtd" in content):
-        stored = "mrd"  # BigVGAN's train.py keeps the name "mrd" for whichever second set it trains
+    stored = release.format.stored_second_set(kind, content if isinstance(content, dict) else {})
     _require(content, release.discriminator, ("mpd", stored))
     found = {"mpd": _tensors(content["mpd"], release.discriminator, "mpd"),
              kind: _tensors(content[stored], release.discriminator, stored)}

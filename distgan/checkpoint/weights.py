@@ -19,7 +19,7 @@ import torch
 
 from distgan.checkpoint.files import deepspeed_records, load_file, weights_only_loads
 from distgan.checkpoint.format import DDP_STATE, ENGINES, ZERO_TAG, Checkpoint
-from distgan.config import AudioConfig, Config, GeneratorConfig, config_from_yaml_text, from_dict
+from distgan.config import AudioConfig, Config, FamilyConfig, config_from_yaml_text, family_section, from_dict
 
 EXPORT_CONFIG_KEY = "distgan_config"
 EXPORT_SUFFIX = ".safetensors"
@@ -55,7 +55,7 @@ def engine_state_dict(checkpoint: Checkpoint, engine: str) -> dict[str, torch.Te
     return {key: value.float() for key, value in state.items()}
 
 
-def write_export(path: Path, state: dict[str, torch.Tensor], audio: AudioConfig, generator: GeneratorConfig,
+def write_export(path: Path, state: dict[str, torch.Tensor], audio: AudioConfig, generator: FamilyConfig,
                  step: int) -> dict:
     """Write ``state`` (fp32, contiguous) with its config in the metadata; returns that config."""
     from safetensors.torch import save_file
@@ -66,7 +66,7 @@ def write_export(path: Path, state: dict[str, torch.Tensor], audio: AudioConfig,
     return model_cfg
 
 
-def read_export(path: Path) -> tuple[dict[str, torch.Tensor], AudioConfig, GeneratorConfig]:
+def read_export(path: Path) -> tuple[dict[str, torch.Tensor], AudioConfig, FamilyConfig]:
     """Weights, audio config and generator config of an exported file."""
     from safetensors import safe_open
     from safetensors.torch import load_file
@@ -77,5 +77,5 @@ def read_export(path: Path) -> tuple[dict[str, torch.Tensor], AudioConfig, Gener
         raise ValueError(f"{path}: not a distgan export (no {EXPORT_CONFIG_KEY} metadata)")
     model_cfg = json.loads(metadata[EXPORT_CONFIG_KEY])
     audio = from_dict(AudioConfig, model_cfg["audio"], "audio.")
-    generator_cfg = from_dict(GeneratorConfig, model_cfg["generator"], "generator.")
+    generator_cfg = family_section(model_cfg["generator"], "generator")
     return load_file(str(path)), audio, generator_cfg

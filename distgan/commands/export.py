@@ -14,7 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", type=Path, help="run directory (newest complete checkpoint) or checkpoint folder")
     parser.add_argument("out", type=Path, help="output .safetensors file (--format distgan) or folder (hifigan, "
                                                "bigvgan)")
-    parser.add_argument("--format", choices=("distgan", "hifigan", "bigvgan"), default="distgan",
+    from distgan.families import release_format_names  # torch-free: the families' declared formats
+
+    parser.add_argument("--format", choices=("distgan", *release_format_names()), default="distgan",
                         help="distgan: fp32 safetensors, weight norm folded; hifigan / bigvgan: the original "
                              "code's checkpoint files and config.json (default: %(default)s)")
     parser.add_argument("--discriminator", action="store_true",

@@ -9,6 +9,7 @@ from distgan.config.checks import validate
 from distgan.config.loading import (
     config_from_yaml_text,
     dump_config,
+    family_section,
     from_dict,
     iter_fields,
     load_config,
@@ -24,8 +25,8 @@ from distgan.config.schema import (
     DataConfig,
     DiscriminatorConfig,
     DistConfig,
+    FamilyConfig,
     FaultConfig,
-    GeneratorConfig,
     LogConfig,
     LossConfig,
     ModelConfig,
@@ -35,13 +36,12 @@ from distgan.config.schema import (
     PerfConfig,
     SyntheticConfig,
     TrainConfig,
-    WaveGANConfig,
 )
 
 __all__ = [
     "DISCRIMINATOR_KINDS", "QUALITY_METRICS", "AudioConfig", "CheckpointConfig", "Config", "ConfigError",
-    "DataConfig", "DiscriminatorConfig", "DistConfig", "FaultConfig", "GeneratorConfig", "LogConfig",
+    "DataConfig", "DiscriminatorConfig", "DistConfig", "FaultConfig", "FamilyConfig", "LogConfig",
     "LossConfig", "ModelConfig", "MultiScaleMelConfig", "OptimConfig", "OptimizerConfig", "PerfConfig",
-    "SyntheticConfig", "TrainConfig", "WaveGANConfig", "config_from_yaml_text", "dump_config", "from_dict",
+    "SyntheticConfig", "TrainConfig", "config_from_yaml_text", "dump_config", "family_section", "from_dict",
     "iter_fields", "load_config", "to_dict", "validate",
 ]

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 
 from distgan.config.schema import (
     QUALITY_METRICS,
     Config,
     ConfigError,
     DiscriminatorConfig,
-    DistConfig,
-    GeneratorConfig,
-    LogConfig,
-    LossConfig,
     OptimizerConfig,
-    WaveGANConfig,
 )
 
-# GeneratorConfig fields that only BigVGAN's generator reads.
-BIGVGAN_ONLY = ("activation", "snake_logscale", "use_tanh_at_final", "use_bias_at_final")
-# LossConfig fields that only the mel-to-wave families read.
-VOCODER_LOSSES = ("fm_weight", "mel_weight", "mel", "multiscale_mel")
 # Lowest CQT bin of nnAudio's CQT2010v2 (its default fmin, which BigVGAN keeps), Hz.
 CQT_FMIN = 32.70
 
@@ -54,77 +44,49 @@ def _check_audio(cfg: Config) -> None:
 
 
 def _check_model(cfg: Config) -> None:
-    _check_family_fields(cfg)
+    from distgan.families import family_of
+
+    spec = family_of(cfg)
+    _check_unread_settings(cfg, spec)
     _check_losses(cfg)
-    if cfg.model.generator.family == "wavegan":
-        _check_wavegan(cfg)
+    spec.check(cfg)
+    if "model.discriminator" in spec.reads:
+        _check_discriminators(cfg)
+
+
+def _changed(section: object, default: object) -> list[str]:
+    """The fields of ``section`` that differ from their defaults in ``default``."""
+    return [f.name for f in dataclasses.fields(section) if getattr(section, f.name) != getattr(default, f.name)]  # type: ignore[arg-type]
+
+
+def _check_unread_settings(cfg: Config, spec: object) -> None:
+    """A setting changed for a family that does not read it would silently do nothing: refuse it,
+    naming the families that read it (``FamilySpec.reads``; an empty list is "off", not a change)."""
+    from distgan.families import OPTIONAL_SETTINGS, family_names, get_family
+
+    default = Config()
+    unread = []
+    for dotted in (s for s in OPTIONAL_SETTINGS if s not in spec.reads):  # type: ignore[attr-defined]
+        section, _, name = dotted.rpartition(".")
+        ours, theirs = getattr(_at(cfg, section), name), getattr(_at(default, section), name)
+        if dataclasses.is_dataclass(ours):
+            unread += [f"{dotted}.{field}" for field in _changed(ours, theirs)]
+        elif ours != theirs and ours != []:
+            unread.append(dotted)
+    if not unread:
         return
-    _check_generator(cfg)
-    _check_discriminators(cfg)
+    if spec.refusal is not None:  # type: ignore[attr-defined]
+        raise ConfigError(spec.refusal(unread))  # type: ignore[attr-defined]
+    readers = [name for name in family_names()
+               if all(any(key.startswith(s) for s in get_family(name).reads) for key in unread)]
+    raise ConfigError(f"{', '.join(unread)} only applies to model.generator.family: {', '.join(readers)} "
+                      f"(this generator is {spec.name}, which does not read it)")  # type: ignore[attr-defined]
 
 
-def _changed(section: object, default: object, names: tuple[str, ...] | None = None) -> list[str]:
-    """The fields of ``section`` (all, or ``names``) that differ from their defaults in ``default``."""
-    names = names or tuple(f.name for f in dataclasses.fields(section))  # type: ignore[arg-type]
-    return [name for name in names if getattr(section, name) != getattr(default, name)]
-
-
-def _check_family_fields(cfg: Config) -> None:
-    """A setting changed for a family that does not read it would silently do nothing: refuse it."""
-    family = cfg.model.generator.family
-    if family == "wavegan":
-        unused = [f"model.generator.{n}" for n in _changed(cfg.model.generator, GeneratorConfig()) if n != "family"]
-        unused += [f"model.discriminator.{n}" for n in _changed(cfg.model.discriminator, DiscriminatorConfig())]
-        unused += [f"loss.{n}" for n in _changed(cfg.loss, LossConfig(), VOCODER_LOSSES)]
-        unused += ["train.mel_only_steps"] if cfg.train.mel_only_steps else []
-        unused += ["log.val_metrics"] if cfg.log.val_metrics not in ([], LogConfig().val_metrics) else []
-        _need(not unused, f"{', '.join(unused)}: only mel-to-wave vocoders read these (a wavegan generator takes "
-              "noise: no mel loss, no feature matching, no copy-synthesis metrics); remove them")
-        return
-    unused = [f"model.wavegan.{n}" for n in _changed(cfg.model.wavegan, WaveGANConfig())]
-    unused += ["log.val_generated_clips"] if cfg.log.val_generated_clips != LogConfig().val_generated_clips else []
-    unused += ["dist.batchnorm"] if cfg.dist.batchnorm != DistConfig().batchnorm else []
-    _need(not unused, f"{', '.join(unused)} only applies to model.generator.family: wavegan (this generator is "
-          f"{family}, which has no BatchNorm and takes a mel spectrogram)")
-
-
-def _check_wavegan(cfg: Config) -> None:
-    w = cfg.model.wavegan
-    for name in ("latent_dim", "initial_length", "kernel_size", "discriminator_stride"):
-        _need(getattr(w, name) >= 1, f"model.wavegan.{name} must be at least 1, got {getattr(w, name)}")
-    _need(len(w.generator_channels) == len(w.upsample_strides) + 1,
-          f"model.wavegan.generator_channels needs one entry more than upsample_strides (the dense layer's "
-          f"channels, then one per stage): got {len(w.generator_channels)} and {len(w.upsample_strides)}")
-    _need(w.upsample_strides and all(s >= 1 for s in w.upsample_strides),
-          "model.wavegan.upsample_strides: at least one stage, each stride at least 1")
-    _need(all(c >= 1 for c in w.generator_channels + w.discriminator_channels) and w.discriminator_channels,
-          "model.wavegan.generator_channels and discriminator_channels: positive, and at least one convolution in D")
-    _need(w.leaky_relu_slope >= 0, f"model.wavegan.leaky_relu_slope must be >= 0, got {w.leaky_relu_slope}")
-    length = w.output_samples()
-    _need(cfg.data.segment_samples == length,
-          f"data.segment_samples={cfg.data.segment_samples} must equal the wavegan generator's output length "
-          f"{length} (model.wavegan.initial_length={w.initial_length} x upsample_strides {w.upsample_strides})")
-
-
-def _check_generator(cfg: Config) -> None:
-    a, g = cfg.audio, cfg.model.generator
-    _need(math.prod(g.upsample_rates) == a.hop_length,
-          f"model.generator.upsample_rates multiply to {math.prod(g.upsample_rates)}, "
-          f"but audio.hop_length is {a.hop_length}; they must be equal")
-    _need(len(g.upsample_kernel_sizes) == len(g.upsample_rates),
-          "model.generator.upsample_kernel_sizes needs one entry per upsample rate")
-    pairs = zip(g.upsample_kernel_sizes, g.upsample_rates, strict=False)
-    _need(all((kernel - rate) % 2 == 0 for kernel, rate in pairs),
-          "model.generator.upsample_kernel_sizes: each kernel must differ from its rate by an even number")
-    _need(len(g.resblock_dilation_sizes) == len(g.resblock_kernel_sizes),
-          "model.generator.resblock_dilation_sizes needs one list per resblock kernel size")
-    _need(g.upsample_initial_channel % 2 ** len(g.upsample_rates) == 0,
-          "model.generator.upsample_initial_channel must be divisible by 2**len(upsample_rates)")
-    if g.family == "hifigan":
-        # BigVGAN's own fields do nothing in a HiFi-GAN generator: a changed one is a forgotten family.
-        changed = [name for name in BIGVGAN_ONLY if getattr(g, name) != getattr(GeneratorConfig(), name)]
-        _need(not changed, f"model.generator.{', '.join(changed)} only applies to model.generator.family: bigvgan "
-              "(this generator is hifigan)")
+def _at(cfg: object, dotted: str) -> object:
+    for part in dotted.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
 
 
 def _check_discriminators(cfg: Config) -> None:

@@ -5,7 +5,12 @@ numbers) before any process group starts, so a typo costs seconds rather than a 
 job. This module imports nothing heavier than PyYAML: ``distgan --help`` and config errors stay fast.
 
 Renamed settings keep working for a while: the old key or value is read as the new one, with a
-message on stderr naming both (``RENAMED_KEYS``, ``RENAMED_VALUES``).
+message on stderr naming both (``RENAMED_KEYS``, ``RENAMED_SECTIONS``, ``RENAMED_VALUES``).
+
+``model.generator`` is typed by its ``family`` (``family_section``): the family's registered
+dataclass (``distgan.families``). A field that only another family's section has is refused
+naming that family; one at that family's default is dropped in silence, since configs saved
+before families were declared list every family's fields at their defaults.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ from typing import Any, Literal, Union
 import yaml
 
 from distgan.config.checks import validate
-from distgan.config.schema import Config, ConfigError
+from distgan.config.schema import Config, ConfigError, FamilyConfig
 
 # Old dotted key -> new dotted key.
 RENAMED_KEYS = {"log.audio_every_steps": "log.val_every_steps"}
+# Old section -> new section: each key moves (the WaveGAN family's fields are its generator section).
+RENAMED_SECTIONS = {"model.wavegan": "model.generator"}
 # (dotted key, old value) -> new value. YAML 1.1 reads a bare ``no`` as false.
 RENAMED_VALUES = {("train.precision", "no"): "fp32", ("train.precision", False): "fp32"}
 
@@ -61,8 +68,28 @@ def _parse_yaml(text: str, source: str) -> dict[str, Any]:
     return raw
 
 
+def _section(raw: dict[str, Any], dotted: str, create: bool = False) -> dict[str, Any] | None:
+    node: Any = raw
+    for part in dotted.split("."):
+        if not isinstance(node, dict):
+            return None
+        if create and not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node.get(part)
+    return node if isinstance(node, dict) else None
+
+
 def _rename_keys(raw: dict[str, Any]) -> None:
-    """Move values from renamed keys to their new names (in place)."""
+    """Move values from renamed keys and sections to their new names (in place)."""
+    for old, new in RENAMED_SECTIONS.items():
+        parent, _, name = old.rpartition(".")
+        holder = _section(raw, parent)
+        moved = holder.pop(name, None) if holder is not None else None
+        if isinstance(moved, dict) and moved:
+            _renamed("section", old, new)
+            target = _section(raw, new, create=True)
+            for key, value in moved.items():
+                target[key] = value  # the old section's values win over defaults saved beside them
     for old, new in RENAMED_KEYS.items():
         old_section, _, old_name = old.rpartition(".")
         section = raw.get(old_section)
@@ -80,6 +107,10 @@ def _apply_override(raw: dict[str, Any], item: str) -> None:
     if key in RENAMED_KEYS:
         _renamed("key", key, RENAMED_KEYS[key])
         key = RENAMED_KEYS[key]
+    for old, new in RENAMED_SECTIONS.items():
+        if key.startswith(old + "."):
+            _renamed("key", key, new + key[len(old):])
+            key = new + key[len(old):]
     parts = key.split(".")
     _check_path(Config, parts)
     node = raw
@@ -105,6 +136,8 @@ def _check_path(cls: type, parts: list[str], prefix: str = "") -> None:
     if len(parts) > 1:
         if not (isinstance(hint, type) and dataclasses.is_dataclass(hint)):
             raise ConfigError(f"{prefix}{head} is a value, not a section (got {'.'.join(parts)})")
+        if _is_family_section(hint):
+            return  # its fields depend on its family, which a later override may set: from_dict checks them
         _check_path(hint, parts[1:], prefix + head + ".")
 
 
@@ -136,8 +169,49 @@ def from_dict(cls: type, data: dict[str, Any] | None, prefix: str = "") -> Any:
     return cls(**kwargs)
 
 
+def _is_family_section(hint: Any) -> bool:
+    return isinstance(hint, type) and issubclass(hint, FamilyConfig)
+
+
+def _default_of(cls: type, name: str) -> Any:
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def family_section(data: dict[str, Any] | None, key: str = "model.generator") -> FamilyConfig:
+    """A ``model.generator`` section as its family's dataclass (``data["family"]``, default
+    ``DEFAULT_FAMILY``), every field checked; another family's field is refused by its name and
+    that family (``FamilySpec.refusal`` words it), or dropped when at that family's default."""
+    from distgan.families import DEFAULT_FAMILY, family_names, get_family
+
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{key}: expected a mapping, got {data!r}")
+    data = dict(data or {})
+    spec = get_family(data.get("family", DEFAULT_FAMILY), f"{key}.family")
+    own = {f.name for f in dataclasses.fields(spec.config)}
+    refused: dict[str, list[str]] = {}
+    for name in [name for name in data if name not in own]:
+        owners = [get_family(other).config for other in family_names()]
+        owners = [cls for cls in owners if name in {f.name for f in dataclasses.fields(cls)}]
+        if not owners:
+            raise ConfigError(_unknown_key(f"{key}.{name}", str(name), own))
+        if any(data[name] == _default_of(cls, name) for cls in owners):
+            del data[name]  # a saved config's default of another family: it never did anything
+            continue
+        refused[f"{key}.{name}"] = [_default_of(cls, "family") for cls in owners]
+    if refused:
+        keys = list(refused)
+        families = ", ".join(dict.fromkeys(f for fs in refused.values() for f in fs))
+        raise ConfigError(spec.refusal(keys) if spec.refusal else
+                          f"{', '.join(keys)} only applies to {key}.family: {families} "
+                          f"(this generator is {spec.name})")
+    return from_dict(spec.config, data, key + ".")
+
+
 def _coerce(hint: Any, value: Any, key: str) -> Any:
     origin = typing.get_origin(hint)
+    if _is_family_section(hint):
+        return family_section(value, key)
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return from_dict(hint, value, key + ".")
     if origin in (Union, types.UnionType):
@@ -209,11 +283,22 @@ def config_from_yaml_text(text: str) -> Config:
 
 
 def iter_fields(cls: type = Config, prefix: str = "") -> typing.Iterator[tuple[str, Any, Any]]:
-    """Yield ``(dotted_name, type, default)`` for every leaf field; used for the README reference."""
+    """Yield ``(dotted_name, type, default)`` for every leaf field; used for the README reference.
+    A family section yields the fields of every registered family (each once, at its first
+    family's default)."""
     hints = _resolved_hints(cls)
     for f in dataclasses.fields(cls):
         hint = hints[f.name]
-        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        if _is_family_section(hint):
+            from distgan.families import family_names, get_family
+
+            seen: set[str] = set()
+            for name in family_names():
+                for item in iter_fields(get_family(name).config, prefix + f.name + "."):
+                    if item[0] not in seen:
+                        seen.add(item[0])
+                        yield item
+        elif isinstance(hint, type) and dataclasses.is_dataclass(hint):
             yield from iter_fields(hint, prefix + f.name + ".")
         else:
             default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default

@@ -1,7 +1,8 @@
 """The run configuration's dataclasses: every setting, its type and its default.
 
 The dataclasses are the only way settings reach code. Defaults follow the HiFi-GAN paper (V1 on
-LJSpeech); recipes in ``configs/`` are YAML files that override them (``loading.py``).
+LJSpeech); recipes in ``configs/`` are YAML files that override them (``loading.py``). The
+``model.generator`` section is each family's own dataclass (``distgan/families/<name>/config.py``).
 """
 
 from __future__ import annotations
@@ -34,32 +35,18 @@ class AudioConfig:
 
 
 @dataclass
-class GeneratorConfig:
-    """HiFi-GAN or BigVGAN generator (``wavegan``: the noise-to-waveform family, shaped by
-    ``WaveGANConfig``, which reads none of these fields); the defaults are HiFi-GAN V1. ``prod(upsample_rates)`` must equal
-    the hop length. Both families share the layout fields (BigVGAN's AMP blocks take the residual
-    blocks' place); ``activation`` to ``use_bias_at_final`` are BigVGAN's alone (``checks.py`` refuses
-    them changed under ``family: hifigan``, where they would silently do nothing)."""
+class FamilyConfig:
+    """The base of every family's ``model.generator`` section. ``family`` names the family, whose
+    registered spec (``distgan.families``) gives the section's dataclass: its own fields only, so a
+    field of another family is refused by name (``loading.family_section``)."""
 
-    family: Literal["hifigan", "bigvgan", "wavegan"] = "hifigan"
-    upsample_rates: list[int] = field(default_factory=lambda: [8, 8, 2, 2])
-    upsample_kernel_sizes: list[int] = field(default_factory=lambda: [16, 16, 4, 4])
-    upsample_initial_channel: int = 512
-    resblock: Literal["1", "2"] = "1"
-    resblock_kernel_sizes: list[int] = field(default_factory=lambda: [3, 7, 11])
-    resblock_dilation_sizes: list[list[int]] = field(
-        default_factory=lambda: [[1, 3, 5], [1, 3, 5], [1, 3, 5]]
-    )
-    # BigVGAN: the periodic activation of the AMP blocks, its parameters stored as logarithms or not.
-    activation: Literal["snake", "snakebeta"] = "snakebeta"
-    snake_logscale: bool = True
-    # BigVGAN v1 ends with tanh and a bias on the output conv; v2 clamps to [-1, 1] without a bias.
-    use_tanh_at_final: bool = True
-    use_bias_at_final: bool = True
-    # Recompute each residual (AMP) block's activations in the backward instead of keeping them
-    # (torch.utils.checkpoint): less activation memory for longer segments or bigger batches, for
-    # one more forward of those blocks.
-    activation_checkpointing: bool = False
+    family: str = ""  # each family's section sets its own name here
+
+
+def _default_generator() -> FamilyConfig:
+    from distgan.families import DEFAULT_FAMILY, get_family
+
+    return get_family(DEFAULT_FAMILY).config()
 
 
 DISCRIMINATOR_KINDS = ("mpd", "msd", "mrd", "cqtd")
@@ -102,44 +89,17 @@ class DiscriminatorConfig:
 
 
 @dataclass
-class WaveGANConfig:
-    """The noise-to-waveform GAN (``model.generator.family: wavegan``; WaveGAN, Donahue et al. 2019).
-
-    G: noise ``[B, latent_dim]`` -> dense -> ``[B, generator_channels[0], initial_length]`` ->
-    one transposed convolution (stride ``upsample_strides[i]``) + BatchNorm + Tanh per stage ->
-    convolution + tanh -> ``[B, 1, initial_length * prod(upsample_strides)]``, which must equal
-    ``data.segment_samples``. D: strided convolutions (BatchNorm from the second on, LeakyReLU),
-    flatten, dense -> one logit. The defaults are full size: 16384 samples, about 1 s at 16 kHz.
-    """
-
-    latent_dim: int = 100
-    initial_length: int = 16
-    # Channels after the dense layer, then after each transposed-convolution stage.
-    generator_channels: list[int] = field(default_factory=lambda: [1024, 512, 256, 128, 64, 32])
-    upsample_strides: list[int] = field(default_factory=lambda: [4, 4, 4, 4, 4])
-    kernel_size: int = 25
-    discriminator_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024])
-    discriminator_stride: int = 4
-    leaky_relu_slope: float = 0.2
-
-    def output_samples(self) -> int:
-        """Length of every generated clip (the product of the stage strides times the first length)."""
-        length = self.initial_length
-        for stride in self.upsample_strides:
-            length *= stride
-        return length
-
-
-@dataclass
 class ModelConfig:
-    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    """``generator``: the family's own section (typed by ``generator.family``); ``discriminator``:
+    the shared discriminator sets, for the families that combine them (``FamilySpec.reads``)."""
+
+    generator: FamilyConfig = field(default_factory=_default_generator)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
-    wavegan: WaveGANConfig = field(default_factory=WaveGANConfig)
 
 
 @dataclass
 class MultiScaleMelConfig:
-    """BigVGAN v2's multi-scale mel loss (``distgan.multiscale_mel``): one entry per scale."""
+    """BigVGAN v2's multi-scale mel loss (``distgan.losses.multiscale_mel``): one entry per scale."""
 
     n_mels: list[int] = field(default_factory=lambda: [5, 10, 20, 40, 80, 160, 320])
     window_lengths: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 512, 1024, 2048])

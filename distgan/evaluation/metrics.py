@@ -40,7 +40,7 @@ F0_METRICS: tuple[str, ...] = ("f0_rmse_cents", "f0_rmse_hz", "vuv_f1")
 
 # The module each metric needs; checked by importing it, so the answer is true for this platform.
 _REQUIRED_MODULE: dict[str, str] = {
-    "mel_l1": "distgan.mel",
+    "mel_l1": "distgan.losses.mel",
     "mrstft": "torch",
     "pesq": "pesq",
     "stoi": "pystoi",
@@ -112,7 +112,7 @@ def _as_pair(ref: Waveform, est: Waveform) -> tuple[np.ndarray, np.ndarray]:
 @functools.lru_cache(maxsize=4)
 def _mel_transform(audio_fields: tuple) -> torch.nn.Module:
     """One filterbank per configuration: validation scores clips with the same settings every time."""
-    mel_module = _require("distgan.mel")
+    mel_module = _require("distgan.losses.mel")
     return mel_module.MelSpectrogram(AudioConfig(*audio_fields)).eval()
 
 

@@ -1,4 +1,4 @@
-"""A run's checkpoint in HiFi-GAN's or BigVGAN's release format (``distgan export --format hifigan|bigvgan``).
+"""A run's checkpoint in its family's release format (``distgan export --format hifigan|bigvgan``).
 
 The generator keeps its weight norm, as the original releases do (their inference code removes it
 after loading), stored as the hook-based norm's ``weight_g`` / ``weight_v``
@@ -31,15 +31,14 @@ from torch import nn
 from distgan.checkpoint.format import ENGINES, Checkpoint, resolve_checkpoint
 from distgan.checkpoint.weights import checkpoint_config, ddp_engine_state, engine_state_dict
 from distgan.config import Config, OptimizerConfig
+from distgan.families import build_models, release_format_names
 from distgan.inference.release_formats import (
-    FORMATS,
     discriminator_keys,
     discriminator_problems,
     generator_problem,
     release_config,
     release_files,
 )
-from distgan.models.build import build_discriminators, build_generator
 from distgan.models.reference_weights import reference_state_dict
 
 CONFIG_FILE = "config.json"
@@ -48,8 +47,8 @@ Named = list[tuple[str, nn.Parameter]]
 
 def _check(fmt: str, cfg: Config, checkpoint: Checkpoint, discriminator: bool, optimizer: bool) -> None:
     """Refuse what the format cannot hold before any weights are read."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown release format {fmt!r} (one of {', '.join(FORMATS)})")
+    if fmt not in release_format_names():
+        raise ValueError(f"unknown release format {fmt!r} (one of {', '.join(release_format_names())})")
     problem = generator_problem(fmt, cfg)
     if problem:
         raise ValueError(f"{checkpoint.path}: cannot write the generator in {fmt}'s format: {problem}")
@@ -90,8 +89,7 @@ def reference_optimizer(parameters: Named, optim: OptimizerConfig, saved: dict[s
 
 
 def _discriminator_file(fmt: str, cfg: Config, checkpoint: Checkpoint, generator: nn.Module,
-                        optimizer: bool) -> dict[str, Any]:
-    discriminators = build_discriminators(cfg.model.discriminator, cfg.audio.sample_rate)
+                        discriminators: nn.Module, optimizer: bool) -> dict[str, Any]:
     discriminators.load_state_dict(engine_state_dict(checkpoint, ENGINES[1]))
     keys = discriminator_keys(fmt, cfg.model.discriminator)
     content: dict[str, Any] = {key: reference_state_dict(getattr(discriminators, kind)) for kind, key in keys}
@@ -116,7 +114,7 @@ def export_release(source: str | Path, out: str | Path, fmt: str, discriminator:
     cfg = checkpoint_config(checkpoint)
     discriminator = discriminator or optimizer
     _check(fmt, cfg, checkpoint, discriminator, optimizer)
-    generator = build_generator(cfg.model.generator, cfg.audio.n_mels)
+    generator, discriminators = build_models(cfg)
     generator.load_state_dict(engine_state_dict(checkpoint, ENGINES[0]))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -124,7 +122,7 @@ def export_release(source: str | Path, out: str | Path, fmt: str, discriminator:
     torch.save({"generator": reference_state_dict(generator)}, out / g_name)
     written = [out / g_name]
     if discriminator:
-        torch.save(_discriminator_file(fmt, cfg, checkpoint, generator, optimizer), out / do_name)
+        torch.save(_discriminator_file(fmt, cfg, checkpoint, generator, discriminators, optimizer), out / do_name)
         written.append(out / do_name)
         if not optimizer:
             report(f"{do_name}: optim_g and optim_d are fresh AdamW states (pass --optimizer for the run's)")

@@ -14,20 +14,24 @@ from torch import nn
 
 from distgan.checkpoint.format import resolve_checkpoint
 from distgan.checkpoint.weights import EXPORT_SUFFIX, checkpoint_config, generator_state_dict, read_export
-from distgan.config import AudioConfig, Config, GeneratorConfig
-from distgan.mel import MelSpectrogram
-from distgan.models.build import Generator, build_generator
+from distgan.config import AudioConfig, Config, FamilyConfig
+from distgan.families import family_of, get_family
+from distgan.losses.mel import MelSpectrogram
 
 
 class Vocoder(nn.Module):
     """Mel ``[B, n_mels, frames]`` -> waveform ``[B, frames * hop]`` with the training-time mel."""
 
-    def __init__(self, generator: Generator, audio: AudioConfig, generator_cfg: GeneratorConfig) -> None:
+    def __init__(self, generator: nn.Module, audio: AudioConfig, generator_cfg: FamilyConfig) -> None:
         super().__init__()
         self.generator = generator
         self.audio = audio
-        self.generator_cfg = generator_cfg  # its layout (batched synthesis needs the receptive field)
+        self.generator_cfg = generator_cfg  # its family section (batched synthesis needs the receptive field)
         self.mel = MelSpectrogram(audio)
+
+    def receptive_field(self) -> tuple[int, int]:
+        """Input frames ``(before, after)`` that one output sample reads (its family's answer)."""
+        return get_family(self.generator_cfg.family).load_parts().receptive_field(self.generator_cfg)
 
     @torch.inference_mode()
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
@@ -42,15 +46,21 @@ class Vocoder(nn.Module):
         return self(self.encode(wave))
 
 
-def load_checkpoint_generator(path: str | Path) -> tuple[Generator, Config, int]:
+def _mel_vocoder(section: FamilyConfig, where: Path) -> None:
+    """Refuse a family whose generator does not turn mel spectrograms into audio."""
+    spec = get_family(section.family)
+    if "synthesize" not in spec.offers:
+        raise ValueError(f"{where} is a {spec.name} run: its generator turns {spec.generator_input} into audio, not "
+                         f"a mel spectrogram (distgan {' / '.join(spec.offers)} is its command)")
+
+
+def load_checkpoint_generator(path: str | Path) -> tuple[nn.Module, Config, int]:
     """Generator (weight norm still in place), its config, and the step it was saved at, from a
     run directory (its newest complete checkpoint) or a checkpoint folder."""
     checkpoint = resolve_checkpoint(path)
     cfg = checkpoint_config(checkpoint)
-    if cfg.model.generator.family == "wavegan":
-        raise ValueError(f"{checkpoint.path} is a wavegan run: its generator turns noise into audio, not a mel "
-                         "spectrogram (distgan sample writes clips from it)")
-    generator = build_generator(cfg.model.generator, cfg.audio.n_mels)
+    _mel_vocoder(cfg.model.generator, checkpoint.path)
+    generator = family_of(cfg).load_parts().build_generator(cfg.model.generator, cfg.audio)
     generator.load_state_dict(generator_state_dict(checkpoint))
     return generator, cfg, checkpoint.step
 
@@ -65,7 +75,8 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Voco
         raise FileNotFoundError(f"{path}: no such file or directory")
     if path.suffix == EXPORT_SUFFIX:
         state, audio, generator_cfg = read_export(path)
-        generator = build_generator(generator_cfg, audio.n_mels)
+        _mel_vocoder(generator_cfg, path)
+        generator = get_family(generator_cfg.family).load_parts().build_generator(generator_cfg, audio)
         generator.remove_weight_norm()
         generator.load_state_dict(state)
     else:

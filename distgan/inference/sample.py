@@ -15,28 +15,28 @@ import torch
 from distgan.checkpoint.format import resolve_checkpoint
 from distgan.checkpoint.weights import checkpoint_config, generator_state_dict
 from distgan.config import Config
-from distgan.models.build import build_noise_generator
-from distgan.models.wavegan import WaveGANGenerator, latent_noise
+from distgan.families import family_of
+from distgan.families.wavegan.models import latent_noise
 
 
-def load_noise_generator(path: str | Path) -> tuple[WaveGANGenerator, Config, int]:
+def load_noise_generator(path: str | Path) -> tuple[torch.nn.Module, Config, int]:
     """The generator (eval mode), its run's config and the checkpoint's step."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or directory")
     checkpoint = resolve_checkpoint(path)
     cfg = checkpoint_config(checkpoint)
-    family = cfg.model.generator.family
-    if family != "wavegan":
-        raise ValueError(f"{checkpoint.path} is a {family} run: its generator turns mel spectrograms into "
-                         "audio (distgan synthesize), it does not sample from noise")
-    generator = build_noise_generator(cfg.model.wavegan)
+    spec = family_of(cfg)
+    if "sample" not in spec.offers:
+        raise ValueError(f"{checkpoint.path} is a {spec.name} run: its generator turns {spec.generator_input} into "
+                         f"audio (distgan {' / '.join(spec.offers)}), it does not sample from noise")
+    generator = spec.load_parts().build_generator(cfg.model.generator, cfg.audio)
     generator.load_state_dict(generator_state_dict(checkpoint))
     return generator.eval(), cfg, checkpoint.step
 
 
 @torch.inference_mode()
-def sample_clips(generator: WaveGANGenerator, count: int, seed: int, device: torch.device,
+def sample_clips(generator: torch.nn.Module, count: int, seed: int, device: torch.device,
                  batch_size: int = 16) -> list[torch.Tensor]:
     """``count`` waveforms ``[T]`` (float32, CPU) from the noise of ``seed``."""
     noise = latent_noise(count, generator.latent_dim, ("sample", seed))

@@ -23,7 +23,6 @@ from tqdm import tqdm
 
 from distgan.data.audiofile import SOUNDFILE_ERRORS
 from distgan.inference.load import Vocoder
-from distgan.models.generator import receptive_field
 
 SILENCE_LOG_MEL = math.log(1e-5)  # the clamp floor of the log-mel
 
@@ -84,7 +83,7 @@ def synthesize(vocoder: Vocoder, items: list[Item], batch_size: int, device: tor
     batches (``progress``: a bar of batches on stderr)."""
     hop = vocoder.audio.hop_length
     # Mel frames either side of a frame that can change its output samples.
-    context = max(receptive_field(vocoder.generator_cfg)) + 1
+    context = max(vocoder.receptive_field()) + 1
     order = sorted(range(len(items)), key=lambda index: items[index].frames)
     waves: list[np.ndarray] = [np.empty(0, np.float32)] * len(items)
     starts = range(0, len(order), batch_size)

@@ -1,7 +1,8 @@
-"""Plain ``nn.Module``s of the HiFi-GAN and BigVGAN families; nothing here knows about training or
-distribution. ``build.py`` builds the ones a config describes."""
+"""Plain ``nn.Module``s that model families share: the discriminator sets (MPD, MSD, MRD, CQT-D) and
+their layers; nothing here knows about training or distribution. A family's own modules live in
+its folder (``distgan/families/<name>/``)."""
 
-from distgan.models.build import build_discriminators, build_generator
+from distgan.models.build import build_discriminators
 from distgan.models.discriminators import (
     Discriminators,
     MultiPeriodDiscriminator,
@@ -9,18 +10,12 @@ from distgan.models.discriminators import (
     PeriodDiscriminator,
     ScaleDiscriminator,
 )
-from distgan.models.generator import GENERATOR_PRESETS, HiFiGANGenerator, input_frame_span, receptive_field
 
 __all__ = [
-    "GENERATOR_PRESETS",
     "Discriminators",
-    "HiFiGANGenerator",
     "MultiPeriodDiscriminator",
     "MultiScaleDiscriminator",
     "PeriodDiscriminator",
     "ScaleDiscriminator",
     "build_discriminators",
-    "build_generator",
-    "input_frame_span",
-    "receptive_field",
 ]

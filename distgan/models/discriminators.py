@@ -3,9 +3,9 @@ configured set of sets (MPD, MSD, BigVGAN's MRD and CQT-D) that trains as one mo
 
 Each sub-discriminator maps a waveform ``[B, 1, T]`` to ``(logits [B, N], feature maps)``; the
 feature maps (every activation, then the logits before flattening) feed the feature-matching loss.
-Each set of them (MPD, MSD here; BigVGAN's MRD and CQT discriminator in ``distgan.models.bigvgan``)
+Each set of them (MPD, MSD here; BigVGAN's MRD and CQT discriminator in ``distgan.models.mrd`` and ``distgan.models.cqt``)
 maps ``[B, 1, T]`` or ``[B, T]`` to ``(list of logits, list of feature-map lists)``, one entry per
-sub-discriminator, which is what ``distgan.losses`` takes.
+sub-discriminator, which is what ``distgan.losses.gan`` takes.
 
 Unlike HiFi-GAN's code, which takes ``(real, fake)`` pairs, every module here sees one batch of
 waveforms at a time: the trainer calls it on real and fake audio separately or on their
@@ -23,9 +23,9 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
 from distgan.config import DiscriminatorConfig
-from distgan.models.bigvgan.cqt import MultiScaleSubbandCQTDiscriminator
-from distgan.models.bigvgan.mrd import MultiResolutionDiscriminator
+from distgan.models.cqt import MultiScaleSubbandCQTDiscriminator
 from distgan.models.layers import LRELU_SLOPE, Output, SetOutput, conv_stack, mono_batch
+from distgan.models.mrd import MultiResolutionDiscriminator
 
 __all__ = ["LRELU_SLOPE", "Discriminators", "MultiPeriodDiscriminator", "MultiScaleDiscriminator", "Output",
            "PeriodDiscriminator", "ScaleDiscriminator", "SetOutput", "conv_stack", "discriminator_set", "mono_batch"]

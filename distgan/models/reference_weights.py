@@ -5,7 +5,7 @@ same; the names differ in two ways:
 
 - Norms. The references use the hook-based ``torch.nn.utils.weight_norm`` and ``spectral_norm``,
   which store ``weight_g`` and ``weight_v`` (weight norm) or ``weight_orig``, ``weight_u`` and
-  ``weight_v`` (spectral norm). distgan uses parametrizations (see ``distgan.models.generator``), which
+  ``weight_v`` (spectral norm). distgan uses parametrizations (see ``distgan.families.hifigan.generator``), which
   store the same tensors as ``parametrizations.weight.original0`` / ``original1``, or
   ``parametrizations.weight.original`` with the power iteration's ``parametrizations.weight.0._u`` /
   ``_v``. Which form a key takes is decided by the target module's own keys, so a checkpoint saved

@@ -55,7 +55,7 @@ from distgan.checkpoint.weights import (
     ddp_engine_state,
     engine_state_dict,
 )
-from distgan.config import AudioConfig, Config, ConfigError, GeneratorConfig, from_dict
+from distgan.config import AudioConfig, Config, ConfigError, FamilyConfig, family_section, from_dict
 from distgan.distributed import ProcessInfo
 from distgan.models.reference_weights import load_reference_state_dict, map_reference_state_dict
 from distgan.train.engine import ModelEngine, deepspeed_launch
@@ -128,7 +128,7 @@ def resolve_init_source(path: str | Path) -> InitSource:
     return InitSource(path, release=release)
 
 
-def _export_config(path: Path) -> tuple[AudioConfig, GeneratorConfig]:
+def _export_config(path: Path) -> tuple[AudioConfig, FamilyConfig]:
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
@@ -136,12 +136,13 @@ def _export_config(path: Path) -> tuple[AudioConfig, GeneratorConfig]:
     if EXPORT_CONFIG_KEY not in metadata:
         raise _error(path, f"not a distgan export (no {EXPORT_CONFIG_KEY} metadata)")
     saved = json.loads(metadata[EXPORT_CONFIG_KEY])
-    return from_dict(AudioConfig, saved["audio"], "audio."), from_dict(GeneratorConfig, saved["generator"], "generator.")
+    return from_dict(AudioConfig, saved["audio"], "audio."), family_section(saved["generator"], "generator")
 
 
 def _field_differences(section: str, saved: Any, now: Any, skip: tuple[str, ...] = (),
                        only: tuple[str, ...] | None = None) -> list[str]:
-    names = [f.name for f in fields(now) if f.name not in skip and (only is None or f.name in only)]
+    theirs = {f.name for f in fields(saved)}  # another family's section: its family field differs
+    names = [f.name for f in fields(now) if f.name in theirs and f.name not in skip and (only is None or f.name in only)]
     return [f"{section}.{name}={getattr(saved, name)!r} there but {getattr(now, name)!r} here"
             for name in names if getattr(saved, name) != getattr(now, name)]
 
@@ -152,7 +153,7 @@ def source_differences(source: InitSource, cfg: Config) -> list[str]:
     with_d = cfg.train.init_discriminator
     if source.release is not None:
         second = second_set_kind(source.release) if with_d else None
-        return release_differences(source.release.family, source.release.config, cfg, second)
+        return release_differences(source.release.format, source.release.config, cfg, second)
     if source.export is not None:
         audio, generator = _export_config(source.export)
         discriminator = None

@@ -5,10 +5,10 @@ logging, checkpoints are ``trainer.py``'s). Per step, on ``train.grad_accum`` mi
 
 1. unless G is still in its mel-only warm-up (``train.mel_only_steps``), D learns real vs.
    generated audio, the generated audio detached;
-2. every ``train.d_steps_per_g``-th step (and every mel-only step), G learns from the mel loss
-   (``loss.mel``: single- or multi-scale, ``distgan.mel_loss``), plus, after the warm-up, the
-   adversarial and feature-matching losses through D, which is frozen and called unwrapped
-   (``ModelEngine.frozen``).
+2. every ``train.d_steps_per_g``-th step (and every mel-only step), G learns from the terms its
+   family's objective returns (``distgan.families.objective``; a mel vocoder's: the mel loss plus,
+   after the warm-up, the adversarial and feature-matching losses) through D, which is frozen and
+   called unwrapped (``ModelEngine.frozen``).
 
 The two warm-ups follow each other: steps ``[0, mel_only_steps)`` train G alone on the mel loss,
 the next ``train.d_warmup_steps`` train D alone against that G, frozen (a fresh discriminator
@@ -17,10 +17,10 @@ learns to judge a pretrained generator before its gradients reach it), then both
 With one micro-batch, G's forward is shared by both halves (as HiFi-GAN does); with more, the G
 half recomputes it rather than holding every graph. Logged losses are means over micro-batches.
 
-The noise-to-waveform family (``wavegan``) takes noise instead of a mel (drawn per step, rank and
-micro-batch: ``latent_noise``), and its G learns from the adversarial loss alone (no mel loss, no
-feature matching). Its BatchNorm discriminator judges real and generated audio in separate calls
-(``_discriminate``, read from the D module's ``separate_real_fake_calls``).
+What G takes (a mel, or noise drawn per step, rank and micro-batch) and which loss terms each
+update has are the family's (``FamilyParts.objective``): the step asks the spec, never the
+family's name. A BatchNorm discriminator (the WaveGAN family's) judges real and generated audio
+in separate calls (``_discriminate``, read from the D module's ``separate_real_fake_calls``).
 
 A non-finite loss term or gradient on any rank skips that update on every rank, optimizer
 untouched, with one collective and one host read per step (``skips.py``).
@@ -32,37 +32,13 @@ import contextlib
 from collections.abc import Callable
 
 import torch
-from torch.nn.utils import parametrize
 
-from distgan import losses
 from distgan.config import Config
 from distgan.distributed import ProcessInfo
-from distgan.mel_loss import build_mel_loss
-from distgan.models.wavegan import latent_noise
+from distgan.families import family_of
+from distgan.families.objective import judge_generated  # noqa: F401 (the step's frozen-D calls, re-exported)
 from distgan.train.engine import ModelEngine
 from distgan.train.skips import SkipGuard, Values
-
-
-def judge_generated(frozen_d: Callable, real: torch.Tensor, fake: torch.Tensor):
-    """The G update's calls through the frozen D; returns (fake_logits, real_feats, fake_feats).
-
-    Only the generated audio needs a graph: D is frozen and the real audio's feature maps are
-    targets, so a backward through one concatenated call also covers the real half, whose
-    gradients are all zero (about half the G update's D backward). So two calls, real audio first
-    and without a graph, then generated audio with one, both inside ``parametrize.cached()``: D's
-    weight-norm and spectral-norm weights are computed once, at the first call, and reused by the
-    second. That keeps what one call gave: one power iteration of spectral norm (it advances when
-    its weight is computed in training mode) and the same normalised weights for both halves;
-    and the second call does not pay for the weights again. Real first: under ZeRO-3 a graph-free
-    forward after one whose backward is pending finds the gathered parameters still marked in
-    use and fails. A BatchNorm D (the WaveGAN family) judged them apart anyway, and in its G
-    update judges no real audio at all.
-    """
-    with parametrize.cached():
-        with torch.no_grad():
-            _, real_feats = frozen_d(real.unsqueeze(1))
-        fake_logits, fake_feats = frozen_d(fake)
-    return fake_logits, real_feats, fake_feats
 
 
 class GANStep:
@@ -75,13 +51,11 @@ class GANStep:
                  count: Callable[[dict[str, float]], None]) -> None:
         self.cfg, self.g, self.d, self.info = cfg, g, d, info
         self.mel_input, self.mel_loss = mel_input, mel_loss
-        # g/mel: (fake, real) waveforms -> scalar; the single-scale loss reuses ``mel_loss``.
-        self.mel_criterion = build_mel_loss(cfg, mel_loss).to(info.device)
+        # The family's arithmetic: G's input and each update's loss terms.
+        self.objective = family_of(cfg).load_parts().objective(cfg, mel_input, mel_loss, info)
         self.phase, self.count = phase, count
-        # The family's choices: noise or a mel in; D on real and generated audio apart or in one batch.
-        self.unconditional = cfg.model.generator.family == "wavegan"
+        # D on real and generated audio apart (BatchNorm) or in one batch.
         self.separate_real_fake = bool(getattr(d.model, "separate_real_fake_calls", False))
-        self.g_adversarial = cfg.loss.adversarial if cfg.loss.generator_adversarial == "same" else "mse"
         self.skips = SkipGuard(info, g.skips_on_device and d.skips_on_device)
         # What any rank asked for in the last step, as its agreement found: to stop; to validate
         # (its clock said so, ``log.val_every_minutes``).
@@ -126,11 +100,8 @@ class GANStep:
         return values, bool(skipped)
 
     def generator_input(self, wave: torch.Tensor, step: int, micro_batch: int) -> torch.Tensor:
-        """G's input for the real batch ``wave``: its log-mel, or (wavegan) noise of the same batch size."""
-        if not self.unconditional:
-            return self.mel_input(wave)
-        key = (self.cfg.train.seed, step, self.info.rank, micro_batch)
-        return latent_noise(wave.shape[0], self.cfg.model.wavegan.latent_dim, key).to(wave.device)
+        """G's input for the real batch ``wave`` (its log-mel, or noise of the same batch size)."""
+        return self.objective.generator_input(wave, step, self.info.rank, micro_batch)
 
     def _discriminate(self, forward: Callable, real: torch.Tensor, fake: torch.Tensor):
         """The D update's call: D on real and (detached) generated audio; returns (real_logits,
@@ -166,16 +137,14 @@ class GANStep:
 
     def d_update(self, waves: list[torch.Tensor], fakes: list[torch.Tensor]) -> Values | None:
         """One discriminator update on real vs. generated (detached) audio; None if skipped."""
-        kind = self.cfg.loss.adversarial
         sums: dict[str, torch.Tensor] = {}
         for i, (wave, fake) in enumerate(zip(waves, fakes, strict=True)):
             real_logits, fake_logits, _, _ = self._discriminate(self.d, wave, fake.detach())
-            d_real, d_fake = losses.discriminator_adversarial_loss(real_logits, fake_logits, kind)
-            terms = {"d/real": d_real, "d/fake": d_fake}
-            loss = self.skips.guard(self.d, terms, d_real + d_fake)
+            terms, total = self.objective.discriminator_terms(real_logits, fake_logits)
+            loss = self.skips.guard(self.d, terms, total)
             if loss is None:
                 return None
-            terms["d/total"] = d_real + d_fake
+            terms["d/total"] = total
             with self.d.accumulating(last=i == len(waves) - 1):
                 self.d.backward(loss)
             for name, value in terms.items():
@@ -184,24 +153,14 @@ class GANStep:
 
     def g_update(self, waves: list[torch.Tensor], inputs: list[torch.Tensor],
                  fakes: list[torch.Tensor] | None, adversarial: bool) -> Values | None:
-        """One generator update (mel loss, plus adversarial and feature matching after the warm-up;
-        wavegan: the adversarial loss alone); ``inputs``: G's mels or noise; ``fakes``: G's outputs
-        when its forward is shared with the D half. None if skipped."""
-        if self.unconditional:
-            return self._noise_g_update(inputs, fakes)
-        weights = self.cfg.loss
+        """One generator update with the objective's terms (through the frozen D once
+        ``adversarial``, i.e. after the mel-only warm-up); ``inputs``: G's inputs; ``fakes``: G's
+        outputs when its forward is shared with the D half. None if skipped."""
         sums: dict[str, torch.Tensor] = {}
-        for i, (wave, mel) in enumerate(zip(waves, inputs, strict=True)):
-            fake = fakes[i] if fakes is not None else self.g(mel)
-            terms = {"g/mel": self.mel_criterion(fake, wave)}
-            if adversarial:
-                with self.d.frozen() as frozen_d:
-                    fake_logits, real_feats, fake_feats = judge_generated(frozen_d, wave, fake)
-                terms["g/adv"] = losses.generator_adversarial_loss(fake_logits, self.g_adversarial)
-                terms["g/fm"] = losses.feature_matching_loss(real_feats, fake_feats)
-            total = weights.mel_weight * terms["g/mel"]
-            if adversarial:
-                total = total + weights.adv_weight * terms["g/adv"] + weights.fm_weight * terms["g/fm"]
+        frozen = self.d.frozen if adversarial else None
+        for i, (wave, x) in enumerate(zip(waves, inputs, strict=True)):
+            fake = fakes[i] if fakes is not None else self.g(x)
+            terms, total = self.objective.generator_terms(wave, fake, frozen)
             loss = self.skips.guard(self.g, terms, total)
             if loss is None:
                 return None
@@ -211,22 +170,3 @@ class GANStep:
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0) + value.detach()
         return self._finish(self.g, sums, len(waves))
-
-    def _noise_g_update(self, noises: list[torch.Tensor], fakes: list[torch.Tensor] | None) -> Values | None:
-        """The wavegan G update: D (frozen) judges the generated audio alone; G's loss is
-        ``loss.adv_weight`` x ``g/adv``. None if skipped."""
-        sums: dict[str, torch.Tensor] = {}
-        for i, noise in enumerate(noises):
-            fake = fakes[i] if fakes is not None else self.g(noise)
-            with self.d.frozen() as frozen_d:
-                fake_logits, _ = frozen_d(fake)
-            terms = {"g/adv": losses.generator_adversarial_loss(fake_logits, self.g_adversarial)}
-            loss = self.skips.guard(self.g, terms, self.cfg.loss.adv_weight * terms["g/adv"])
-            if loss is None:
-                return None
-            terms["g/total"] = self.cfg.loss.adv_weight * terms["g/adv"]
-            with self.g.accumulating(last=i == len(noises) - 1):
-                self.g.backward(loss)
-            for name, value in terms.items():
-                sums[name] = sums.get(name, 0) + value.detach()
-        return self._finish(self.g, sums, len(noises))

@@ -32,19 +32,17 @@ from distgan.checkpoint.format import (
 )
 from distgan.config import Config, dump_config
 from distgan.data.stream import COUNTER_NAMES
-from distgan.mel import MelSpectrogram
-from distgan.models.build import build_models
+from distgan.families import build_models, family_of
+from distgan.losses.mel import MelSpectrogram
 from distgan.train import corpus
 from distgan.train.checkpoint import CheckpointWriter, reject, rng_state, set_rng_state, weight_fingerprint
 from distgan.train.engine import build_engines
 from distgan.train.init_from import load_initial_weights
 from distgan.train.lock import RunDirBusy, RunDirLock
 from distgan.train.logger import MetricLogger, peak_memory_mb
-from distgan.train.noise_validation import NoiseValidator
 from distgan.train.peers import RollCall
 from distgan.train.schedule import learning_rate
 from distgan.train.step import GANStep
-from distgan.train.validation import Validator
 from distgan.train.watchdog import Watchdog
 
 LOSS_KEYS = ["d/real", "d/fake", "d/total", "g/adv", "g/fm", "g/mel", "g/total"]
@@ -116,7 +114,7 @@ class Trainer:
         self.phase_timer = phase_timer
         # Same seed on every rank: both models start identical everywhere.
         seed_everything(cfg.train.seed)
-        generator, discriminator = build_models(cfg.model, cfg.audio)
+        generator, discriminator = build_models(cfg)
         # Fine-tuning (train.init_from): weights into the plain modules, before any engine wraps them.
         self.initial = load_initial_weights(cfg, self.run_dir, generator, discriminator)
         self.g, self.d, self.info = build_engines(cfg, generator, discriminator)
@@ -160,8 +158,7 @@ class Trainer:
         self.data = corpus.train_loader(cfg, info, self.corpus, self.state.epoch, self.state.batch_in_epoch)
         self.batches_per_epoch = self.data.batches_per_epoch
         clips = corpus.validation_clips(cfg, info, self.corpus)
-        self.validator = (NoiseValidator(cfg, info, clips, self.mel_input) if cfg.model.generator.family == "wavegan"
-                          else Validator(cfg, info, clips, self.mel_input, self.mel_loss))
+        self.validator = family_of(cfg).load_parts().validator(cfg, info, clips, self.mel_input, self.mel_loss)
         keys = LOSS_KEYS + ["grad_norm/g", "grad_norm/d", "lr/g", "lr/d", "perf/steps_per_second",
                             "perf/audio_seconds_per_second", "perf/data_wait_fraction", "perf/peak_memory_mb"]
         if cfg.train.precision == "fp16":

@@ -11,7 +11,8 @@ import torch
 
 from distgan.bench.memory import referenced_bytes
 from distgan.config import load_config
-from distgan.models.build import build_discriminators, build_generator
+from distgan.families import build_generator
+from distgan.models.build import build_discriminators
 from tests.train.helpers import REPO_ROOT, run_distgan
 
 BIGVGAN_TINY = REPO_ROOT / "configs" / "bigvgan_tiny.yaml"
@@ -31,7 +32,7 @@ def test_bench_memory_under_zero2_and_with_activation_checkpointing(tmp_path: Pa
     assert "zero2" in done.stdout and "activation checkpointing off" in done.stdout, done.stdout
     measured = json.loads(out.read_text())
     cfg = load_config(BIGVGAN_TINY)
-    models = {"generator": build_generator(cfg.model.generator, cfg.audio.n_mels),
+    models = {"generator": build_generator(cfg.model.generator, cfg.audio),
               "discriminator": build_discriminators(cfg.model.discriminator, cfg.audio.sample_rate)}
     for rank in measured["modes"]["zero2"]:
         for name, model in models.items():

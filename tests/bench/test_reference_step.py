@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from distgan.config import load_config
-from distgan.mel import MelSpectrogram
-from distgan.models.build import build_discriminators, build_generator
+from distgan.families import build_generator
+from distgan.losses.mel import MelSpectrogram
+from distgan.models.build import build_discriminators
 from distgan.train.engine import build_engines
 from distgan.train.step import GANStep
 from tests.train.helpers import FAST, REPO_ROOT, TINY
@@ -38,7 +39,7 @@ def test_the_original_step_and_distgans_agree_on_the_first_step() -> None:
 
     cfg = _config()
     torch.manual_seed(0)
-    generator = build_generator(cfg.model.generator, cfg.audio.n_mels)
+    generator = build_generator(cfg.model.generator, cfg.audio)
     discriminator = build_discriminators(cfg.model.discriminator, cfg.audio.sample_rate)
     reference_g, reference_d = build_models(cfg)
     copy_weights_into(generator, discriminator, reference_g, reference_d)

@@ -1,6 +1,6 @@
 """configs/bigvgan_*.yaml carry NVIDIA's official recipes: model layouts from the presets the parity
 tests hold to the reference modules, training and audio values from the same JSON files
-(``distgan.models.bigvgan.presets``), and the multi-scale mel loss as the bigvgan package defines it."""
+(``distgan.families.bigvgan.presets``), and the multi-scale mel loss as the bigvgan package defines it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ import inspect
 import pytest
 
 from distgan.config import Config, load_config
-from distgan.models.bigvgan import CQT_PRESET, GENERATOR_PRESETS, MPD_PRESET, MRD_PRESET, TRAINING_PRESETS
+from distgan.families.bigvgan.presets import (
+    CQT_PRESET,
+    GENERATOR_PRESETS,
+    MPD_PRESET,
+    MRD_PRESET,
+    TRAINING_PRESETS,
+)
 from tests.train.helpers import REPO_ROOT
 
 CONFIGS = REPO_ROOT / "configs"

@@ -31,7 +31,7 @@ def test_configs_without_the_new_keys_mean_hifigan(recipe: str) -> None:
         for part in section.split("."):
             node = node[part]
         for key in keys:
-            del node[key]
+            node.pop(key, None)  # BigVGAN's generator keys are no longer in a HiFi-GAN config's dump
     old = config_from_yaml_text(yaml.safe_dump(saved))  # a checkpoint's config.yaml from before
     assert old == cfg
     assert (old.model.generator.family, old.model.discriminator.kinds, old.loss.mel) == \

@@ -15,7 +15,7 @@ WAVEGAN_TINY = REPO_ROOT / "configs" / "wavegan_tiny.yaml"
 def test_recipes_are_bce_for_d_mse_for_g_clipped_and_one_clip_long(recipe: str) -> None:
     cfg = load_config(REPO_ROOT / "configs" / recipe)
     assert cfg.model.generator.family == "wavegan" and cfg.audio.sample_rate == 16000
-    assert cfg.data.segment_samples == cfg.model.wavegan.output_samples()
+    assert cfg.data.segment_samples == cfg.model.generator.output_samples()
     assert (cfg.loss.adversarial, cfg.loss.generator_adversarial, cfg.dist.batchnorm) == ("bce", "mse", "sync")
     assert cfg.optim.generator.grad_clip and cfg.optim.discriminator.grad_clip
 
@@ -33,7 +33,7 @@ def test_vocoder_settings_are_refused_for_wavegan(override: str) -> None:
         load_config(WAVEGAN_TINY, [override])
 
 
-@pytest.mark.parametrize("override", ["model.wavegan.latent_dim=64", "dist.batchnorm=local",
+@pytest.mark.parametrize("override", ["model.generator.latent_dim=64", "dist.batchnorm=local",
                                       "log.val_generated_clips=8"])
 def test_wavegan_settings_are_refused_for_vocoders(override: str) -> None:
     with pytest.raises(ConfigError, match=rf"{override.split('=')[0]} only applies to model.generator.family: wavegan"):
@@ -48,6 +48,6 @@ def test_mse_generator_loss_needs_a_bce_discriminator() -> None:
 
 def test_inconsistent_wavegan_shapes_name_the_fields() -> None:
     with pytest.raises(ConfigError, match="generator_channels needs one entry more than upsample_strides"):
-        load_config(WAVEGAN_TINY, ["model.wavegan.upsample_strides=[4,4,4]"])
-    with pytest.raises(ConfigError, match="model.wavegan.latent_dim must be at least 1, got 0"):
-        load_config(WAVEGAN_TINY, ["model.wavegan.latent_dim=0"])
+        load_config(WAVEGAN_TINY, ["model.generator.upsample_strides=[4,4,4]"])
+    with pytest.raises(ConfigError, match="model.generator.latent_dim must be at least 1, got 0"):
+        load_config(WAVEGAN_TINY, ["model.generator.latent_dim=0"])

@@ -39,7 +39,7 @@ AUDIO = AudioConfig(sample_rate=SAMPLE_RATE)
 SEMITONE = 2 ** (1 / 12)
 
 needs_mel = pytest.mark.skipif(
-    importlib.util.find_spec("distgan.mel") is None, reason="distgan/mel.py is not written yet"
+    importlib.util.find_spec("distgan.losses.mel") is None, reason="distgan/losses/mel.py is not written yet"
 )
 
 
@@ -200,7 +200,7 @@ def test_pesq_without_speech_is_nan_with_a_logged_reason(caplog) -> None:
 
 @pytest.mark.parametrize(
     ("module", "names"),
-    [("pesq", ("pesq",)), ("pystoi", ("stoi",)), ("librosa", F0_METRICS), ("distgan.mel", ("mel_l1",))],
+    [("pesq", ("pesq",)), ("pystoi", ("stoi",)), ("librosa", F0_METRICS), ("distgan.losses.mel", ("mel_l1",))],
 )
 def test_a_missing_package_empties_its_columns_with_a_reason(monkeypatch, clean, module, names) -> None:
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` raise ImportError

@@ -17,9 +17,10 @@ import distgan
 from distgan import cli
 from distgan.checkpoint.files import digest
 from distgan.config import DiscriminatorConfig, OptimizerConfig, load_config
+from distgan.families import build_generator
 from distgan.inference.export_release import export_release, reference_optimizer
 from distgan.inference.release_formats import discriminator_keys
-from distgan.models.build import build_discriminators, build_generator
+from distgan.models.build import build_discriminators
 from distgan.models.discriminators import Discriminators
 from distgan.models.reference_weights import reference_parameter_names, reference_state_dict
 from tests.inference.helpers import HOP_LENGTH, TRAINED_STEPS, val_clips, write_checkpoint
@@ -162,7 +163,7 @@ def bigvgan_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     its models and optimizers."""
     torch.manual_seed(2)
     cfg = load_config(BIGVGAN_TINY, [BIGVGAN_TINY_MPD])
-    models = {"generator": build_generator(cfg.model.generator, cfg.audio.n_mels),
+    models = {"generator": build_generator(cfg.model.generator, cfg.audio),
               "discriminator": build_discriminators(cfg.model.discriminator, cfg.audio.sample_rate)}
     optimizers = {name: fake_step(model, cfg.optim.generator) for name, model in models.items()}
     run = tmp_path_factory.mktemp("bigvgan-run")

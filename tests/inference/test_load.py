@@ -16,7 +16,7 @@ import distgan
 from distgan.config import load_config
 from distgan.inference.export import export_generator
 from distgan.inference.load import Vocoder, load_checkpoint_generator
-from distgan.mel import MelSpectrogram
+from distgan.losses.mel import MelSpectrogram
 from tests.inference.helpers import HOP_LENGTH, N_MELS, TRAINED_STEPS, val_clips
 from tests.train.helpers import REPO_ROOT, TINY, checkpoints, subprocess_env
 

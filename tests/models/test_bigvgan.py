@@ -11,15 +11,11 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from distgan.models.bigvgan import (
-    GENERATOR_PRESETS,
-    AntiAliasedActivation,
-    BigVGANGenerator,
-    MultiResolutionDiscriminator,
-    Snake,
-    SnakeBeta,
-    kaiser_sinc_filter,
-)
+from distgan.families.bigvgan.activations import Snake, SnakeBeta
+from distgan.families.bigvgan.filters import AntiAliasedActivation, kaiser_sinc_filter
+from distgan.families.bigvgan.generator import BigVGANGenerator
+from distgan.families.bigvgan.presets import GENERATOR_PRESETS
+from distgan.models.mrd import MultiResolutionDiscriminator
 from tests.models.helpers import single_thread
 
 TINY = {"n_mels": 8, "upsample_rates": [4, 2], "upsample_kernel_sizes": [8, 4], "upsample_initial_channel": 16,
@@ -169,7 +165,7 @@ def test_mrd_output_shapes() -> None:
 
 def test_cqt_discriminator_output_shapes_and_batch_independence() -> None:
     pytest.importorskip("nnAudio", reason="the CQT discriminator needs nnAudio")
-    from distgan.models.bigvgan import MultiScaleSubbandCQTDiscriminator
+    from distgan.models.cqt import MultiScaleSubbandCQTDiscriminator
 
     torch.manual_seed(0)
     cqt = MultiScaleSubbandCQTDiscriminator(22050, filters=8).eval()
@@ -199,7 +195,7 @@ def test_the_cqt_resampler_is_torchaudios_and_compiles_without_a_graph_break(sam
     pytest.importorskip("nnAudio", reason="the CQT discriminator needs nnAudio")
     from torchaudio.transforms import Resample
 
-    from distgan.models.bigvgan.cqt import CQTDiscriminator, DoubleRate
+    from distgan.models.cqt import CQTDiscriminator, DoubleRate
 
     ours, torchaudios = DoubleRate(sample_rate), Resample(sample_rate, 2 * sample_rate)
     assert ours.state_dict().keys() == torchaudios.state_dict().keys()  # NVIDIA's checkpoints load unchanged

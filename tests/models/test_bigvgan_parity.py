@@ -14,20 +14,20 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from distgan.losses import discriminator_adversarial_loss, feature_matching_loss, generator_adversarial_loss
-from distgan.models.bigvgan import (
+from distgan.families.bigvgan.generator import BigVGANGenerator
+from distgan.families.bigvgan.presets import (
     CQT_PRESET,
     GENERATOR_PRESETS,
     MPD_PRESET,
     MRD_PRESET,
     SAMPLE_RATES,
-    BigVGANGenerator,
-    MultiResolutionDiscriminator,
-    MultiScaleSubbandCQTDiscriminator,
 )
+from distgan.losses import discriminator_adversarial_loss, feature_matching_loss, generator_adversarial_loss
+from distgan.losses.multiscale_mel import MultiScaleMelLoss
+from distgan.models.cqt import MultiScaleSubbandCQTDiscriminator
 from distgan.models.discriminators import MultiPeriodDiscriminator
+from distgan.models.mrd import MultiResolutionDiscriminator
 from distgan.models.reference_weights import load_reference_state_dict
-from distgan.multiscale_mel import MultiScaleMelLoss
 from tests.models.helpers import (
     ATOL,
     assert_same_initial_distribution,

@@ -9,20 +9,29 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from distgan.config import DiscriminatorConfig, GeneratorConfig, load_config
-from distgan.models.bigvgan import BigVGANGenerator
-from distgan.models.build import build_discriminators, build_generator
-from distgan.models.generator import HiFiGANGenerator, input_frame_span, receptive_field
+from distgan.config import AudioConfig, DiscriminatorConfig, load_config
+from distgan.families import build_generator
+from distgan.families.bigvgan.config import BigVGANConfig
+from distgan.families.bigvgan.generator import BigVGANGenerator
+from distgan.families.hifigan.config import HiFiGANConfig
+from distgan.families.hifigan.generator import HiFiGANGenerator, input_frame_span, receptive_field
+from distgan.models.build import build_discriminators
 from tests.conftest import REPO_ROOT
 from tests.models.helpers import single_thread
 
-BIGVGAN_TINY = GeneratorConfig(family="bigvgan", upsample_rates=[4, 2], upsample_kernel_sizes=[8, 4],
-                               upsample_initial_channel=8, resblock="1", resblock_kernel_sizes=[3, 5],
-                               resblock_dilation_sizes=[[1, 3], [1, 2]])
+BIGVGAN_TINY = BigVGANConfig(upsample_rates=[4, 2], upsample_kernel_sizes=[8, 4],
+                             upsample_initial_channel=8, resblock="1", resblock_kernel_sizes=[3, 5],
+                             resblock_dilation_sizes=[[1, 3], [1, 2]])
 SMALL_D = DiscriminatorConfig(periods=[2, 3], mpd_channels=[4, 8], msd_scales=2, msd_channels=[8, 16, 16, 16, 16, 16, 8],
                               mrd_resolutions=[[256, 64, 256]], mrd_channels=4, cqtd_hop_lengths=[256],
                               cqtd_n_octaves=[5], cqtd_bins_per_octaves=[12], cqtd_filters=4, cqtd_max_filters=8,
                               cqtd_dilations=[1])
+
+
+def as_hifigan(cfg: BigVGANConfig) -> HiFiGANConfig:
+    """The same layout as a HiFi-GAN generator (BigVGAN's own fields dropped)."""
+    return HiFiGANConfig(**{f: v for f, v in cfg.__dict__.items() if f in HiFiGANConfig.__dataclass_fields__
+                            and f != "family"})
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -32,8 +41,8 @@ def one_thread() -> Iterator[None]:
 
 
 def test_family_picks_the_generator() -> None:
-    assert type(build_generator(GeneratorConfig(upsample_initial_channel=32), n_mels=8)) is HiFiGANGenerator
-    generator = build_generator(BIGVGAN_TINY, n_mels=8)
+    assert type(build_generator(HiFiGANConfig(upsample_initial_channel=32), AudioConfig(n_mels=8))) is HiFiGANGenerator
+    generator = build_generator(BIGVGAN_TINY, AudioConfig(n_mels=8))
     assert type(generator) is BigVGANGenerator and generator.hop_length == 8
 
 
@@ -61,32 +70,32 @@ def test_the_tiny_bigvgan_recipe_builds() -> None:
     cfg = load_config(REPO_ROOT / "configs" / "bigvgan_tiny.yaml")
     d = build_discriminators(cfg.model.discriminator, cfg.audio.sample_rate)
     assert [name for name, _ in d.named_children()] == ["mpd", "cqtd"]
-    assert type(build_generator(cfg.model.generator, cfg.audio.n_mels)) is BigVGANGenerator
+    assert type(build_generator(cfg.model.generator, cfg.audio)) is BigVGANGenerator
 
 
 @pytest.mark.parametrize("resblock", ["1", "2"])
 def test_bigvgan_receptive_field_is_exactly_the_gradient_support(resblock: str) -> None:
-    cfg = GeneratorConfig(**{**BIGVGAN_TINY.__dict__, "resblock": resblock})
+    cfg = BigVGANConfig(**{**BIGVGAN_TINY.__dict__, "resblock": resblock})
     hop = math.prod(cfg.upsample_rates)
     torch.manual_seed(0)
-    generator = build_generator(cfg, n_mels=4).double()
+    generator = build_generator(cfg, AudioConfig(n_mels=4)).double()
     mel = torch.randn(1, 4, 48, dtype=torch.float64)
     for sample in range(24 * hop, 25 * hop + 1, 3):
         mel_grad = mel.clone().requires_grad_(True)
         generator(mel_grad)[0, 0, sample].backward()
         frames = mel_grad.grad.abs().sum(dim=(0, 1)).nonzero().flatten()
         assert (int(frames.min()), int(frames.max())) == input_frame_span(cfg, sample)
-    assert receptive_field(cfg)[0] > receptive_field(GeneratorConfig(**{**cfg.__dict__, "family": "hifigan"}))[0]
+    assert receptive_field(cfg)[0] > receptive_field(as_hifigan(cfg))[0]
 
 
 @pytest.mark.parametrize("family", ["hifigan", "bigvgan"])
 def test_activation_checkpointing_changes_no_number(family: str) -> None:
-    cfg = GeneratorConfig(**{**BIGVGAN_TINY.__dict__, "family": family})
+    cfg = BIGVGAN_TINY if family == "bigvgan" else as_hifigan(BIGVGAN_TINY)
     results = []
     for checkpointed in (False, True):
         torch.manual_seed(0)
-        generator = build_generator(GeneratorConfig(**{**cfg.__dict__, "activation_checkpointing": checkpointed}),
-                                    n_mels=4)
+        generator = build_generator(type(cfg)(**{**cfg.__dict__, "activation_checkpointing": checkpointed}),
+                                    AudioConfig(n_mels=4))
         mel = torch.randn(2, 4, 16)
         wave = generator(mel)
         wave.square().mean().backward()

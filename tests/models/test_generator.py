@@ -10,8 +10,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from distgan.config import GeneratorConfig
-from distgan.models.generator import (
+from distgan.families.hifigan.config import HiFiGANConfig as GeneratorConfig
+from distgan.families.hifigan.generator import (
     GENERATOR_PRESETS,
     HiFiGANGenerator,
     input_frame_span,

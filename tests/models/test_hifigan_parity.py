@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from distgan.config import DiscriminatorConfig
+from distgan.families.hifigan.generator import GENERATOR_PRESETS, HiFiGANGenerator
 from distgan.losses import discriminator_adversarial_loss, feature_matching_loss, generator_adversarial_loss
 from distgan.models.discriminators import Discriminators
-from distgan.models.generator import GENERATOR_PRESETS, HiFiGANGenerator
 from distgan.models.reference_weights import load_reference_state_dict
 from tests.models.helpers import (
     ATOL,

@@ -5,9 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from distgan.config import WaveGANConfig, load_config
-from distgan.models.build import build_generator, build_models
-from distgan.models.wavegan import WaveGANDiscriminator, WaveGANGenerator, latent_noise, transposed_padding
+from distgan.config import load_config
+from distgan.families import build_models
+from distgan.families.wavegan.config import WaveGANConfig
+from distgan.families.wavegan.models import (
+    WaveGANDiscriminator,
+    WaveGANGenerator,
+    latent_noise,
+    transposed_padding,
+)
+from distgan.inference.load import _mel_vocoder as mel_vocoder_only
 from tests.train.helpers import REPO_ROOT
 
 SMALL = WaveGANConfig(latent_dim=8, initial_length=4, generator_channels=[16, 8, 4], upsample_strides=[4, 2],
@@ -44,11 +51,11 @@ def test_discriminator_gives_one_logit_per_clip_and_its_feature_maps() -> None:
 
 def test_full_recipe_is_one_second_at_16_khz_and_the_family_builds_from_config() -> None:
     cfg = load_config(REPO_ROOT / "configs" / "wavegan.yaml")
-    generator, discriminator = build_models(cfg.model, cfg.audio)
+    generator, discriminator = build_models(cfg)
     assert isinstance(generator, WaveGANGenerator) and isinstance(discriminator, WaveGANDiscriminator)
     assert generator.output_samples == cfg.data.segment_samples == 16384
     with pytest.raises(ValueError, match="distgan sample"):
-        build_generator(cfg.model.generator, cfg.audio.n_mels)
+        mel_vocoder_only(cfg.model.generator, REPO_ROOT)
 
 
 def test_noise_is_a_pure_function_of_its_seed() -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from distgan.families.bigvgan.generator import BigVGANGenerator
 from distgan.inference.load import load_generator
-from distgan.models.bigvgan import BigVGANGenerator
 from tests.train.helpers import (
     REPO_ROOT,
     checkpoints,

@@ -20,10 +20,10 @@ from distgan.checkpoint.files import UnsafeCheckpointFile, deepspeed_records, we
 from distgan.checkpoint.format import IncompleteCheckpoint
 from distgan.checkpoint.weights import read_export
 from distgan.config import ConfigError, load_config
+from distgan.families.hifigan.generator import HiFiGANGenerator
 from distgan.inference.export import export_generator
 from distgan.inference.load import load_generator
 from distgan.models.discriminators import Discriminators
-from distgan.models.generator import HiFiGANGenerator
 from distgan.train.deepspeed_engine import fill_deepspeed_config
 from tests.train.helpers import (
     FAST,

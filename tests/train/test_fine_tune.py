@@ -15,9 +15,10 @@ import pytest
 import torch
 
 from distgan.config import ConfigError, load_config
+from distgan.families import build_generator
 from distgan.inference.export import export_generator
 from distgan.inference.load import load_generator
-from distgan.models.build import build_discriminators, build_generator
+from distgan.models.build import build_discriminators
 from distgan.train.init_from import check_init_from, load_initial_weights
 from distgan.train.trainer import Trainer
 from tests.conftest import LJSPEECH_MINI
@@ -140,7 +141,7 @@ def test_each_distgan_source_gives_the_source_generator(source: Path, tmp_path: 
         cfg = load_config(TINY, [f"train.init_from={path}"])
         check_init_from(cfg, tmp_path / "run")
         torch.manual_seed(5)
-        generator = build_generator(cfg.model.generator, cfg.audio.n_mels)
+        generator = build_generator(cfg.model.generator, cfg.audio)
         state = load_initial_weights(cfg, tmp_path / "run", generator,
                                      build_discriminators(cfg.model.discriminator, cfg.audio.sample_rate))
         assert state.parts == ["generator"]

@@ -16,8 +16,9 @@ import torch
 
 from distgan.config import ConfigError, load_config
 from distgan.distributed import ProcessInfo
-from distgan.mel import MelSpectrogram
-from distgan.models.build import build_discriminators, build_generator
+from distgan.families import build_generator
+from distgan.losses.mel import MelSpectrogram
+from distgan.models.build import build_discriminators
 from distgan.train.ddp_engine import DDPEngine
 from distgan.train.init_from import check_init_from, load_initial_weights
 from distgan.train.preflight import check_run
@@ -78,7 +79,7 @@ def hifigan_release(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, tor
 
 def _fresh_models(cfg) -> tuple[torch.nn.Module, torch.nn.Module]:
     torch.manual_seed(123)  # other weights than any release here
-    return build_generator(cfg.model.generator, cfg.audio.n_mels), build_discriminators(
+    return build_generator(cfg.model.generator, cfg.audio), build_discriminators(
         cfg.model.discriminator, cfg.audio.sample_rate)
 
 

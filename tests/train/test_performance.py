@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from distgan.config import load_config
-from distgan.mel import MelSpectrogram
-from distgan.models.build import build_discriminators, build_generator
+from distgan.families import build_generator
+from distgan.losses.mel import MelSpectrogram
+from distgan.models.build import build_discriminators
 from distgan.train.engine import build_engines
 from distgan.train.performance import apply_backend_flags, optimizer_kwargs
 from distgan.train.step import GANStep
@@ -26,7 +27,7 @@ def _losses_and_grad_norms(overrides: list[str], steps: int, after_first=context
                            ) -> list[dict[str, float]]:
     cfg = load_config(TINY, [*SMALL, *overrides])
     torch.manual_seed(0)
-    generator = build_generator(cfg.model.generator, cfg.audio.n_mels)
+    generator = build_generator(cfg.model.generator, cfg.audio)
     discriminator = build_discriminators(cfg.model.discriminator, cfg.audio.sample_rate)
     g, d, info = build_engines(cfg, generator, discriminator)
     mel = MelSpectrogram(cfg.audio)
@@ -74,7 +75,7 @@ def test_optimizer_impl_auto_is_fused_on_cuda_and_on_cpu() -> None:
     assert optimizer_kwargs("auto", torch.device("cpu")) == {"fused": True}  # skips on device: train/skips.py
     assert optimizer_kwargs("foreach", torch.device("cpu")) == {"foreach": True}
     cfg = load_config(TINY, [*SMALL, "perf.optimizer_impl=foreach"])
-    g, _, _ = build_engines(cfg, build_generator(cfg.model.generator, 80),
+    g, _, _ = build_engines(cfg, build_generator(cfg.model.generator, cfg.audio),
                             build_discriminators(cfg.model.discriminator, cfg.audio.sample_rate))
     assert g.optimizer.defaults["foreach"] is True
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from distgan import losses
 from distgan.config import load_config
+from distgan.losses import gan as losses
 from distgan.train.trainer import Trainer
 from tests.train.helpers import FAST, TINY, local_logs, run_distgan, train_args
 

@@ -17,8 +17,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from distgan.config import WaveGANConfig
-from distgan.models.wavegan import WaveGANGenerator
+from distgan.families.wavegan.config import WaveGANConfig
+from distgan.families.wavegan.models import WaveGANGenerator
 from distgan.train.sync_batchnorm import average_running_stats, convert_batchnorm
 
 STEPS, BATCH = 3, 8

@@ -20,8 +20,8 @@ import time
 
 import torch
 
-from distgan import losses
 from distgan.cli import main
+from distgan.losses import gan as losses
 from distgan.train.trainer import Trainer
 
 

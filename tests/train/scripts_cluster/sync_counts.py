@@ -30,8 +30,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from distgan import losses
 from distgan.config import load_config
+from distgan.losses import gan as losses
 from distgan.train.trainer import Trainer
 
 # Every way a tensor's value reaches the host (``.numpy()`` refuses device tensors).

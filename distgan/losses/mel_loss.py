@@ -1,8 +1,8 @@
 """The generator's mel loss as ``loss.mel`` configures it: ``(fake, real)`` waveforms -> a scalar.
 
 - ``single`` (HiFi-GAN, BigVGAN v1): L1 between the log-mels of the run's own mel front end
-  (``distgan.mel``, over ``[audio.fmin, audio.fmax_loss]``);
-- ``multiscale`` (BigVGAN v2): ``distgan.multiscale_mel.MultiScaleMelLoss`` with
+  (``distgan.losses.mel``, over ``[audio.fmin, audio.fmax_loss]``);
+- ``multiscale`` (BigVGAN v2): ``distgan.losses.multiscale_mel.MultiScaleMelLoss`` with
   ``loss.multiscale_mel``'s scales over the same band.
 
 Either is logged as ``g/mel`` and weighted by ``loss.mel_weight``; both run in float32.
@@ -13,10 +13,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from distgan import losses
 from distgan.config import Config
-from distgan.mel import MelSpectrogram
-from distgan.multiscale_mel import MultiScaleMelLoss
+from distgan.losses import gan as losses
+from distgan.losses.mel import MelSpectrogram
+from distgan.losses.multiscale_mel import MultiScaleMelLoss
 
 
 class SingleScaleMelLoss(nn.Module):

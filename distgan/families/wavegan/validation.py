@@ -25,18 +25,19 @@ import torch
 from distgan.config import Config
 from distgan.distributed import ProcessInfo
 from distgan.evaluation.distribution import clip_features, frechet_mel, pairwise_distance_ratio
-from distgan.models.wavegan import latent_noise
+from distgan.families.wavegan.models import latent_noise
 from distgan.train.engine import ModelEngine
 from distgan.train.logger import MetricLogger
 from distgan.train.validation import Validator
 
 
 class NoiseValidator(Validator):
-    def __init__(self, cfg: Config, info: ProcessInfo, clips: list[dict], mel_input: torch.nn.Module) -> None:
-        super().__init__(cfg, info, clips, mel_input, mel_input)
+    def __init__(self, cfg: Config, info: ProcessInfo, clips: list[dict], mel_input: torch.nn.Module,
+                 mel_loss: torch.nn.Module | None = None) -> None:
+        super().__init__(cfg, info, clips, mel_input, mel_input)  # no mel loss: nothing is compared clip by clip
         self.metrics = ()  # copy-synthesis metrics need a real counterpart per clip (checks.py refuses them)
         self.validates_at_start = cfg.log.val_every_steps > 0 or cfg.log.val_every_minutes > 0
-        wavegan = cfg.model.wavegan
+        wavegan = cfg.model.generator
         self.noise = latent_noise(cfg.log.val_generated_clips, wavegan.latent_dim, ("validation", cfg.train.seed))
         length = wavegan.output_samples()
         self.real = [clip["audio"][i:i + length] for clip in clips for i in range(0, len(clip["audio"]) - length + 1,

@@ -10,7 +10,7 @@ checkpoints map onto these blocks by renaming weight norm's keys alone. In type 
 activations interleave: ``activations[2i]`` precedes ``convs1[i]``, ``activations[2i + 1]``
 precedes ``convs2[i]``.
 
-Convolutions carry weight norm as parametrizations (see ``distgan.models.generator``) and keep
+Convolutions carry weight norm as parametrizations (see ``distgan.families.hifigan.generator``) and keep
 PyTorch's default initialisation, which is what NVIDIA's code ends up with: its ``init_weights``
 writes N(0, 0.01) into the weight that weight norm recomputes from ``g`` and ``v`` at the next
 forward, so the draw has no effect.
@@ -24,9 +24,9 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from distgan.models.bigvgan.activations import ACTIVATIONS
-from distgan.models.bigvgan.filters import AntiAliasedActivation
-from distgan.models.generator import same_padding
+from distgan.families.bigvgan.activations import ACTIVATIONS
+from distgan.families.bigvgan.filters import AntiAliasedActivation
+from distgan.families.hifigan.generator import same_padding
 
 
 def _conv(channels: int, kernel_size: int, dilation: int) -> nn.Module:

@@ -35,21 +35,18 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 from torch.utils.checkpoint import checkpoint
 
-from distgan.config import GeneratorConfig
+from distgan.families.hifigan.config import HiFiGANConfig
 
 # Slope of the leaky ReLUs inside the generator (HiFi-GAN's LRELU_SLOPE).
 LRELU_SLOPE = 0.1
-# Samples either side that one BigVGAN anti-aliased activation reads (``bigvgan/filters.py``: 12-tap
-# up- and down-sampling filters give exactly +-5; tests/models/test_bigvgan.py measures it).
-ANTI_ALIAS_REACH = 5
 
-GENERATOR_PRESETS: dict[str, GeneratorConfig] = {
+GENERATOR_PRESETS: dict[str, HiFiGANConfig] = {
     # The paper's best quality: 13.92M parameters.
-    "v1": GeneratorConfig(),
+    "v1": HiFiGANConfig(),
     # V1's layout at a quarter of the width: 0.92M parameters.
-    "v2": GeneratorConfig(upsample_initial_channel=128),
+    "v2": HiFiGANConfig(upsample_initial_channel=128),
     # Three stages and the lighter ResBlock2: 1.46M parameters, fastest.
-    "v3": GeneratorConfig(
+    "v3": HiFiGANConfig(
         upsample_rates=[8, 8, 4],
         upsample_kernel_sizes=[16, 16, 8],
         upsample_initial_channel=256,
@@ -151,7 +148,7 @@ class HiFiGANGenerator(nn.Module):
         return ((r"^(resblocks\.\d+)\.dilated\.", rf"\1.{dilated}."),
                 (r"^(resblocks\.\d+)\.undilated\.", r"\1.convs2."))
 
-    def __init__(self, cfg: GeneratorConfig, n_mels: int) -> None:
+    def __init__(self, cfg: HiFiGANConfig, n_mels: int) -> None:
         super().__init__()
         if len(cfg.upsample_rates) != len(cfg.upsample_kernel_sizes):
             raise ValueError("upsample_kernel_sizes needs one entry per upsample rate")
@@ -199,7 +196,7 @@ def fold_weight_norm(model: nn.Module) -> None:
             parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
 
 
-def input_frame_span(cfg: GeneratorConfig, sample: int) -> tuple[int, int]:
+def input_frame_span(cfg: HiFiGANConfig, sample: int) -> tuple[int, int]:
     """First and last input frame that output sample ``sample`` depends on (inclusive).
 
     Exact for a sample far enough from both ends that the padding does not cut the window (near an
@@ -207,9 +204,10 @@ def input_frame_span(cfg: GeneratorConfig, sample: int) -> tuple[int, int]:
     the interval of positions each layer reads from: ``[a, b] -> [a - p, b + p]`` for a "same"
     convolution or anti-aliased activation (BigVGAN) with reach ``p``, and, for a transposed
     convolution with kernel ``k``, stride ``u`` and padding ``q``,
-    ``[ceil((a + q - k + 1) / u), floor((b + q) / u)]``. Either family (``cfg.family``).
+    ``[ceil((a + q - k + 1) / u), floor((b + q) / u)]``. Either family: the activations' reach is
+    the section's ``activation_reach`` (0 for HiFi-GAN's leaky ReLUs, 5 for BigVGAN's).
     """
-    act = ANTI_ALIAS_REACH if cfg.family == "bigvgan" else 0
+    act = cfg.activation_reach
     lo, hi = sample - 3 - act, sample + 3 + act  # conv_post (after BigVGAN's activation_post)
     for i in reversed(range(len(cfg.upsample_rates))):
         reach = max(_resblock_reach(cfg.resblock, k, dilations, act)
@@ -231,7 +229,7 @@ def _resblock_reach(resblock: str, kernel_size: int, dilations: list[int], act: 
     return sum(per_dilation)
 
 
-def receptive_field(cfg: GeneratorConfig) -> tuple[int, int]:
+def receptive_field(cfg: HiFiGANConfig) -> tuple[int, int]:
     """Input frames ``(before, after)`` any output sample may read, relative to its own frame.
 
     Output sample ``t`` lies in frame ``t // hop`` and depends on frames

@@ -3,7 +3,7 @@ and a discriminator that gives one real/fake logit per clip, both with BatchNorm
 
 Shapes: ``WaveGANGenerator`` noise ``[B, latent_dim]`` -> waveform ``[B, 1, output_samples]`` in
 (-1, 1); ``WaveGANDiscriminator`` waveform ``[B, 1, T]`` -> ``([logit [B, 1]], [[feature maps]])``,
-the same output structure as the vocoders' ``Discriminators``, so ``distgan.losses`` serves both.
+the same output structure as the vocoders' ``Discriminators``, so ``distgan.losses.gan`` serves both.
 
 BatchNorm makes D's output for one clip depend on the rest of its batch. A batch that holds real
 and generated clips together (as the vocoder families' single D call does) would normalise each
@@ -21,7 +21,7 @@ import math
 import torch
 from torch import nn
 
-from distgan.config import WaveGANConfig
+from distgan.families.wavegan.config import WaveGANConfig
 
 __all__ = ["WaveGANDiscriminator", "WaveGANGenerator", "latent_noise", "transposed_padding"]
 

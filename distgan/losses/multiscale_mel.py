@@ -7,7 +7,7 @@ v2 with weight 15). The recipe is NVIDIA's ``MultiScaleMelSpectrogramLoss`` (aft
 ``AudioSignal.mel_spectrogram``), so that losses compare with theirs:
 
 - STFT with a periodic Hann window, hop a quarter of the window, ``center=True`` with reflect
-  padding, magnitude without an epsilon (unlike ``distgan.mel``);
+  padding, magnitude without an epsilon (unlike ``distgan.losses.mel``);
 - Slaney-normalised mel filterbank on the Slaney scale (librosa's default) over
   ``[fmin, fmax or sample_rate / 2]``;
 - ``log10(clamp(mel, 1e-5) ** power)``, then the mean absolute difference per scale, summed over
@@ -17,7 +17,7 @@ Its ``mag_weight`` option (0 in BigVGAN) is left out. The long windows give some
 bands no FFT bin at all; those bands are 0 in both spectrograms, clamp to the same floor and add
 nothing to the loss, as in the reference.
 
-Everything runs in float32 whatever the caller's precision (see ``distgan.mel``).
+Everything runs in float32 whatever the caller's precision (see ``distgan.losses.mel``).
 """
 
 from __future__ import annotations

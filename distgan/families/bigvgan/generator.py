@@ -6,9 +6,9 @@ SnakeBeta, including the one before the output conv, and there is no activation 
 transposed convolutions. v2 ends without tanh and without a bias on the output conv: the waveform is
 clamped to [-1, 1] instead, which lets the model reach full scale without tanh's saturation.
 
-Weight norm is a parametrization, as in ``distgan.models.generator`` (ZeRO-3 gathers parameters
+Weight norm is a parametrization, as in ``distgan.families.hifigan.generator`` (ZeRO-3 gathers parameters
 before the weight is recomputed); the initialisation is PyTorch's default, which is what NVIDIA's
-code effectively has (see ``distgan.models.bigvgan.amp``). Module names follow NVIDIA's except that
+code effectively has (see ``distgan.families.bigvgan.amp``). Module names follow NVIDIA's except that
 each upsampling convolution is ``ups[i]`` rather than ``ups[i][0]``: ``REFERENCE_RENAMES`` and
 ``distgan.models.reference_weights.load_reference_state_dict`` load released checkpoints.
 """
@@ -22,10 +22,10 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from distgan.models.bigvgan.activations import ACTIVATIONS
-from distgan.models.bigvgan.amp import AMP_BLOCKS
-from distgan.models.bigvgan.filters import AntiAliasedActivation
-from distgan.models.generator import fold_weight_norm, fuse_blocks
+from distgan.families.bigvgan.activations import ACTIVATIONS
+from distgan.families.bigvgan.amp import AMP_BLOCKS
+from distgan.families.bigvgan.filters import AntiAliasedActivation
+from distgan.families.hifigan.generator import fold_weight_norm, fuse_blocks
 
 
 class BigVGANGenerator(nn.Module):
@@ -36,7 +36,7 @@ class BigVGANGenerator(nn.Module):
     AMP block; ``activation`` "snake" or "snakebeta"; ``snake_logscale`` stores the activations'
     parameters as logarithms. ``use_tanh_at_final=False`` clamps the output instead (v2).
     ``activation_checkpointing`` recomputes each AMP block's activations in the backward instead of
-    keeping them (``distgan.models.generator.fuse_blocks``): the anti-aliased activations hold
+    keeping them (``distgan.families.hifigan.generator.fuse_blocks``): the anti-aliased activations hold
     2x-upsampled copies of every feature map, most of the generator's training memory.
     """
 
