@@ -86,10 +86,11 @@ def _rename_keys(raw: dict[str, Any]) -> None:
         holder = _section(raw, parent)
         moved = holder.pop(name, None) if holder is not None else None
         if isinstance(moved, dict) and moved:
-            _renamed("section", old, new)
             target = _section(raw, new, create=True)
             for key, value in moved.items():
                 target[key] = value  # the old section's values win over defaults saved beside them
+            if not all(_foreign_default(target, key) for key in moved):
+                _renamed("section", old, new)  # not a saved config's defaults of another family: say so
     for old, new in RENAMED_KEYS.items():
         old_section, _, old_name = old.rpartition(".")
         section = raw.get(old_section)
@@ -178,11 +179,30 @@ def _default_of(cls: type, name: str) -> Any:
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
+def _owners(name: str) -> list[type]:
+    """The registered families' section dataclasses that have a field ``name``."""
+    from distgan.families import family_names, get_family
+
+    sections = [get_family(family).config for family in family_names()]
+    return [cls for cls in sections if name in {f.name for f in dataclasses.fields(cls)}]
+
+
+def _foreign_default(data: dict[str, Any], name: str) -> bool:
+    """Whether ``data[name]``, in a family section of ``data["family"]`` that lacks the field, is
+    another family's default for it (what a config saved before families were declared holds)."""
+    from distgan.families import DEFAULT_FAMILY, family_names, get_family
+
+    family = data.get("family", DEFAULT_FAMILY)
+    if family not in family_names() or name in {f.name for f in dataclasses.fields(get_family(family).config)}:
+        return False
+    return any(data[name] == _default_of(cls, name) for cls in _owners(name))
+
+
 def family_section(data: dict[str, Any] | None, key: str = "model.generator") -> FamilyConfig:
     """A ``model.generator`` section as its family's dataclass (``data["family"]``, default
     ``DEFAULT_FAMILY``), every field checked; another family's field is refused by its name and
     that family (``FamilySpec.refusal`` words it), or dropped when at that family's default."""
-    from distgan.families import DEFAULT_FAMILY, family_names, get_family
+    from distgan.families import DEFAULT_FAMILY, get_family
 
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{key}: expected a mapping, got {data!r}")
@@ -191,11 +211,10 @@ def family_section(data: dict[str, Any] | None, key: str = "model.generator") ->
     own = {f.name for f in dataclasses.fields(spec.config)}
     refused: dict[str, list[str]] = {}
     for name in [name for name in data if name not in own]:
-        owners = [get_family(other).config for other in family_names()]
-        owners = [cls for cls in owners if name in {f.name for f in dataclasses.fields(cls)}]
+        owners = _owners(str(name))
         if not owners:
             raise ConfigError(_unknown_key(f"{key}.{name}", str(name), own))
-        if any(data[name] == _default_of(cls, name) for cls in owners):
+        if _foreign_default(data, name):
             del data[name]  # a saved config's default of another family: it never did anything
             continue
         refused[f"{key}.{name}"] = [_default_of(cls, "family") for cls in owners]

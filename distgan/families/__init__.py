@@ -41,6 +41,9 @@ _loaded = False
 
 def register(spec: FamilySpec) -> FamilySpec:
     """Add ``spec``; registering the same spec again is a no-op, another one under its name is an error."""
+    if spec.config().family != spec.name:
+        raise ValueError(f"model family {spec.name!r}: its section {spec.config.__name__} names the family "
+                         f"{spec.config().family!r} by default (set family: str = {spec.name!r})")
     known = _REGISTRY.get(spec.name)
     if known is not None and known is not spec:
         raise ValueError(f"model family {spec.name!r} is registered twice ({known.parts} and {spec.parts})")
@@ -84,7 +87,8 @@ def get_family(name: Any, key: str = "model.generator.family") -> FamilySpec:
         return _REGISTRY[name]
     from distgan.config.schema import ConfigError
 
-    raise ConfigError(f"{key}: {name!r} is not one of {list(_REGISTRY)}")
+    raise ConfigError(f"{key}: {name!r} is not one of {list(_REGISTRY)} (a family of your own is registered "
+                      f"through {PLUGINS_ENV}=module or an entry point in the group {ENTRY_POINT_GROUP!r})")
 
 
 def family_of(cfg: Config | ModelConfig) -> FamilySpec:

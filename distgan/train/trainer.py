@@ -159,7 +159,8 @@ class Trainer:
         self.batches_per_epoch = self.data.batches_per_epoch
         clips = corpus.validation_clips(cfg, info, self.corpus)
         self.validator = family_of(cfg).load_parts().validator(cfg, info, clips, self.mel_input, self.mel_loss)
-        keys = LOSS_KEYS + ["grad_norm/g", "grad_norm/d", "lr/g", "lr/d", "perf/steps_per_second",
+        keys = LOSS_KEYS + list(family_of(cfg).extra_terms)
+        keys += ["grad_norm/g", "grad_norm/d", "lr/g", "lr/d", "perf/steps_per_second",
                             "perf/audio_seconds_per_second", "perf/data_wait_fraction", "perf/peak_memory_mb"]
         if cfg.train.precision == "fp16":
             keys += ["loss_scale/g", "loss_scale/d"]

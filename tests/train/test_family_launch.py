@@ -16,10 +16,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.families import toy
 from tests.train.helpers import REPO_ROOT, checkpoints, local_logs, rank_state, run_distgan
 
 TOY = {"DISTGAN_FAMILIES": "tests.families.toy", "PYTHONPATH": str(REPO_ROOT)}
-FAMILIES = {"toy": (REPO_ROOT / "tests" / "families" / "toy" / "toy.yaml", TOY)}
+# family: (recipe, environment, its spec)
+FAMILIES = {"toy": (REPO_ROOT / "tests" / "families" / "toy" / "toy.yaml", TOY, toy.SPEC)}
 MODES = {"ddp": "accelerate:cpu_ddp.yaml", "zero2": "accelerate:cpu_zero2.yaml"}
 
 
@@ -32,7 +34,7 @@ def _train(config: Path, run: Path, mode: str, env: dict[str, str], *overrides: 
 @pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_family_trains_checkpoints_and_resumes_bit_for_bit(family: str, mode: str, tmp_path: Path) -> None:
-    config, env = FAMILIES[family]
+    config, env, spec = FAMILIES[family]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     done = _train(config, straight, mode, env, "train.max_steps=3", "checkpoint.every_steps=2")
     assert done.stdout.count(" of 2 (local rank") == 2, done.stdout
@@ -49,6 +51,6 @@ def test_family_trains_checkpoints_and_resumes_bit_for_bit(family: str, mode: st
         before = {row["step"]: row for row in local_logs(straight, rank)}
         after = {row["step"]: row for row in local_logs(resumed, rank)}
         assert sorted(before) == [1, 2, 3] and sorted(after) == [3]
-        for key in ("d/total", "g/total", "g/mel", "g/adv"):
+        for key in ("d/total", "g/total", "g/mel", "g/adv", *spec.extra_terms):
             assert after[3][key] == before[3][key], (rank, key)
     assert rank_state(checkpoints(resumed)[-1], 0)["weights"] == rank_state(final, 0)["weights"]

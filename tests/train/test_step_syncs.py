@@ -16,7 +16,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from distgan import distributed, losses
+from distgan import distributed
+from distgan.losses import gan as losses
 from distgan.config import load_config
 from distgan.distributed import ProcessInfo
 from distgan.train.skips import SkipGuard
