@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from distgan import distributed
-from distgan.losses import gan as losses
 from distgan.config import load_config
 from distgan.distributed import ProcessInfo
+from distgan.losses import gan as losses
 from distgan.train.skips import SkipGuard
 from distgan.train.trainer import Trainer
 from tests.train.helpers import FAST, REPO_ROOT, TINY
