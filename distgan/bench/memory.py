@@ -121,7 +121,7 @@ def gradient_bytes(model: torch.nn.Module, optimizer: Any) -> int:
 
 # --- one step, inside a process group ------------------------------------------------------------
 def _trainer_parts(cfg: Config):
-    from distgan.families import build_models
+    from distgan.families import build_models, front_end
     from distgan.losses.mel import MelSpectrogram
     from distgan.train.engine import build_engines
     from distgan.train.step import GANStep
@@ -129,7 +129,7 @@ def _trainer_parts(cfg: Config):
     torch.manual_seed(cfg.train.seed)
     generator, discriminator = build_models(cfg)
     g, d, info = build_engines(cfg, generator, discriminator)
-    mel_input = MelSpectrogram(cfg.audio).to(info.device)
+    mel_input = front_end(cfg.model.generator, cfg.audio).to(info.device)
     step = GANStep(cfg, g, d, info, mel_input, MelSpectrogram.for_loss(cfg.audio).to(info.device),
                    lambda _: contextlib.nullcontext(), lambda _: None)
     wave = 0.1 * torch.randn(cfg.data.batch_size, cfg.data.segment_samples, generator=torch.Generator().manual_seed(0))

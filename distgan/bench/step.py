@@ -39,9 +39,8 @@ from pathlib import Path
 import torch
 
 from distgan.config import Config
-from distgan.families import build_models
+from distgan.families import build_models, front_end
 from distgan.losses import gan as losses
-from distgan.losses.mel import MelSpectrogram
 from distgan.losses.mel_loss import build_mel_loss
 from distgan.train.engine import make_optimizer
 from distgan.train.step import judge_generated
@@ -104,7 +103,7 @@ def bench_plain(cfg: Config, steps: int, warmup: int, batches: list[torch.Tensor
     generator, discriminator = (model.to(device) for model in build_models(cfg))
     og, od = (make_optimizer(m, o, cfg.perf.optimizer_impl)
               for m, o in ((generator, cfg.optim.generator), (discriminator, cfg.optim.discriminator)))
-    mel_input, mel_loss = MelSpectrogram(cfg.audio).to(device), build_mel_loss(cfg).to(device)
+    mel_input, mel_loss = front_end(cfg.model.generator, cfg.audio).to(device), build_mel_loss(cfg).to(device)
     dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.train.precision]
     kind, w = cfg.loss.adversarial, cfg.loss
 

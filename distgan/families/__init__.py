@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from distgan.families.release import ReleaseFormat
 
 __all__ = ["DEFAULT_FAMILY", "OPTIONAL_SETTINGS", "VOCODER_SETTINGS", "FamilyParts", "FamilySpec", "build_generator",
-           "build_models", "family_names", "family_of", "get_family", "register", "release_format",
+           "build_models", "family_names", "family_of", "front_end", "get_family", "register", "release_format",
            "release_format_names"]
 
 DEFAULT_FAMILY = "hifigan"  # what a config without model.generator.family trains (HiFi-GAN V1's defaults)
@@ -114,6 +114,16 @@ def release_format(name: str) -> tuple[FamilySpec, ReleaseFormat]:
 def build_generator(section: Any, audio: AudioConfig) -> Any:
     """A fresh generator of ``section``'s family (``section``: a ``model.generator`` config)."""
     return get_family(section.family).load_parts().build_generator(section, audio)
+
+
+def front_end(section: Any, audio: AudioConfig) -> Any:
+    """The mel front end the generator of ``section``'s family takes (``FamilyParts.front_end``)."""
+    make = get_family(section.family).load_parts().front_end
+    if make is None:
+        from distgan.losses.mel import MelSpectrogram
+
+        return MelSpectrogram(audio)
+    return make(audio)
 
 
 def build_models(cfg: Config) -> tuple[Any, Any]:

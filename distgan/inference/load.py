@@ -15,8 +15,7 @@ from torch import nn
 from distgan.checkpoint.format import resolve_checkpoint
 from distgan.checkpoint.weights import EXPORT_SUFFIX, checkpoint_config, generator_state_dict, read_export
 from distgan.config import AudioConfig, Config, FamilyConfig
-from distgan.families import family_of, get_family
-from distgan.losses.mel import MelSpectrogram
+from distgan.families import family_of, front_end, get_family
 
 
 class Vocoder(nn.Module):
@@ -27,7 +26,7 @@ class Vocoder(nn.Module):
         self.generator = generator
         self.audio = audio
         self.generator_cfg = generator_cfg  # its family section (batched synthesis needs the receptive field)
-        self.mel = MelSpectrogram(audio)
+        self.mel = front_end(generator_cfg, audio)  # the family's: what the generator was trained on
 
     def receptive_field(self) -> tuple[int, int]:
         """Input frames ``(before, after)`` that one output sample reads (its family's answer)."""

@@ -32,7 +32,7 @@ from distgan.checkpoint.format import (
 )
 from distgan.config import Config, dump_config
 from distgan.data.stream import COUNTER_NAMES
-from distgan.families import build_models, family_of
+from distgan.families import build_models, family_of, front_end
 from distgan.losses.mel import MelSpectrogram
 from distgan.train import corpus
 from distgan.train.checkpoint import CheckpointWriter, reject, rng_state, set_rng_state, weight_fingerprint
@@ -143,7 +143,7 @@ class Trainer:
 
     def _set_up(self) -> None:
         cfg, info = self.cfg, self.info
-        self.mel_input = MelSpectrogram(cfg.audio).to(info.device)
+        self.mel_input = front_end(cfg.model.generator, cfg.audio).to(info.device)
         self.mel_loss = MelSpectrogram.for_loss(cfg.audio).to(info.device)
         self.state = TrainState()
         self.resumed_from: Checkpoint | None = None
