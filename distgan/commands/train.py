@@ -63,6 +63,7 @@ def main(args: argparse.Namespace) -> int:
     except ConfigError as err:
         return _error(f"config error: {err}", USAGE_EXIT_CODE)
     from distgan.checkpoint.format import CheckpointProblem
+    from distgan.data.stream.skips import NoUsableAudio
     from distgan.train.checkpoint import CheckpointWriteError
     from distgan.train.lock import RunDirBusy
     from distgan.train.peers import PEERS_LOST_EXIT_CODE, PeersLost
@@ -73,7 +74,7 @@ def main(args: argparse.Namespace) -> int:
     rank = os.environ.get("RANK", "0")  # every rank reports what ended it
     try:
         return _train(args, cfg, stop)
-    except (ConfigError, RunDirBusy, CheckpointProblem) as err:
+    except (ConfigError, RunDirBusy, CheckpointProblem, NoUsableAudio) as err:
         return _error(str(err), USAGE_EXIT_CODE, rank)
     except NonFiniteError as err:
         return _error(str(err), NON_FINITE_EXIT_CODE, rank)
