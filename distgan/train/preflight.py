@@ -1,7 +1,7 @@
 """Checks of a run that need no process group, made before one starts: a mistake costs seconds
 and leaves nothing behind, instead of failing after a rendezvous with a traceback.
 
-- the run directory: a folder (or nothing yet), and, when it holds checkpoints, trained with a
+- the run directory: a folder (or nothing yet) that can be written, and, when it holds checkpoints, trained with a
   config whose model and audio settings match this one (else loading fails with a page of
   "size mismatch" lines);
 - ``train.init_from``: the weights it names exist and were trained with this config's mel and
@@ -38,6 +38,7 @@ def check_run(cfg: Config, run_dir: Path) -> None:
     """Raise ``ConfigError`` for any problem with the run directory or the data."""
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"--run-dir {run_dir} is a file, not a folder")
+    check_writable(run_dir)
     check_checkpoint_config(cfg, run_dir)
     check_init_from(cfg, run_dir)
     if cfg.perf.compile and deepspeed_launch(cfg):
@@ -47,6 +48,16 @@ def check_run(cfg: Config, run_dir: Path) -> None:
                                             "the training shards"))
     if cfg.data.val_shards:
         check_rate(_resolve(cfg, cfg.data.val_shards, "val", "data.val_shards"), cfg, "the validation shards")
+
+
+def check_writable(run_dir: Path) -> None:
+    """The run directory (or the folder it will be made in) can be written: a read-only one would
+    otherwise fail at its lock file, with a traceback."""
+    existing = next(folder for folder in (run_dir, *run_dir.absolute().parents) if folder.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "--run-dir" if existing == run_dir else f"--run-dir {run_dir} would be made in"
+        raise ConfigError(f"{where} {existing}, which cannot be written (a read-only file system, or no write "
+                          "permission): copy the run directory somewhere writable and pass that --run-dir")
 
 
 def _resolve(cfg: Config, spec: str, split: str, key: str) -> ShardSet:
