@@ -225,9 +225,8 @@ class Trainer:
         if loaded_any or (held_checkpoints and not self.fresh_start):
             raise refusal(self.run_dir, passed_over, loaded_any, self.fresh_start)
         if held_checkpoints:
-            listed = "; ".join(passed_over) or "see the rejected ones in checkpoints/"
-            report(f"[distgan] {FRESH_START_OPTION}: no checkpoint can be resumed ({listed}); starting again "
-                   "from step 0")
+            report(f"[distgan] {FRESH_START_OPTION}: no checkpoint can be resumed ({'; '.join(passed_over)}); "
+                   "starting again from step 0 (the rejected ones stay in checkpoints/)")
 
     @staticmethod
     def _attempt(action: Callable[[], None]) -> str | None:
@@ -258,6 +257,9 @@ class Trainer:
         if self.info.is_main and announce:
             print(f"[distgan] resumed from {checkpoint.path} (step {self.state.step})")
 
+    def _batches(self) -> Iterator[dict]:
+        return self.data.batches()  # the data position advances as each batch is taken (position.py)
+
     # ------------------------------------------------------------------------------------------
     def fit(self) -> TrainResult:
         max_steps = self.cfg.train.max_steps
@@ -265,7 +267,7 @@ class Trainer:
                if self.info.is_main and self.cfg.log.progress_bar else None)
         last_checkpoint = self.resumed_from.path if self.resumed_from else None
         stop = False
-        batches = self.data.batches()
+        batches = self._batches()
         try:
             if self.state.step == 0 and self.validator.validates_at_start:
                 with self._phase("validation"):
@@ -273,7 +275,7 @@ class Trainer:
             while self.state.step < max_steps and not stop:
                 with self._phase("step"):
                     if not self._step(batches):
-                        batches = self.data.batches()  # rolled back: the restored data position
+                        batches = self._batches()  # rolled back: the restored data position
                         continue
                     self._log_and_validate(bar)
                     stop = self.gan_step.stop  # polled and agreed at the end of the step (skips.py)
