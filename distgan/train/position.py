@@ -19,12 +19,22 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Protocol
 
-from distgan.config import Config
+from distgan.checkpoint.format import Checkpoint
+from distgan.config import Config, ConfigError, config_from_yaml_text
 from distgan.data.shards import ShardSpec
 from distgan.data.stream import TrainLoader
 from distgan.data.stream.plan import EpochPlan
 from distgan.distributed import ProcessInfo
 from distgan.train import corpus
+
+
+def saved_batch_size(checkpoint: Checkpoint, default: int) -> int:
+    """The batch size a checkpoint's data position counts in, for checkpoints whose trainer
+    state does not record it (written before it did): its config's, else ``default``."""
+    try:
+        return config_from_yaml_text(checkpoint.config_text()).data.batch_size
+    except (OSError, ConfigError):
+        return default
 
 
 class DataPosition(Protocol):

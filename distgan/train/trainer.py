@@ -29,7 +29,7 @@ from distgan.checkpoint.format import (
     content_problem,
     open_checkpoint,
 )
-from distgan.config import Config, config_from_yaml_text, dump_config
+from distgan.config import Config, dump_config
 from distgan.data.stream import COUNTER_NAMES
 from distgan.mel import MelSpectrogram
 from distgan.models.build import build_models
@@ -47,7 +47,7 @@ from distgan.train.lock import RunDirBusy, RunDirLock
 from distgan.train.logger import MetricLogger, peak_memory_mb
 from distgan.train.noise_validation import NoiseValidator
 from distgan.train.peers import RollCall
-from distgan.train.position import TrainData
+from distgan.train.position import TrainData, saved_batch_size
 from distgan.train.resume import FRESH_START_OPTION, had_checkpoints, launch_mode_problem, refusal, reject
 from distgan.train.schedule import learning_rate
 from distgan.train.step import GANStep
@@ -242,7 +242,7 @@ class Trainer:
         check_weights((self.g, self.d), checkpoint)
         saved = checkpoint.trainer_state()
         self.state = TrainState(**saved["state"])
-        self.state.batch_size = self.state.batch_size or config_from_yaml_text(checkpoint.config_text()).data.batch_size
+        self.state.batch_size = self.state.batch_size or saved_batch_size(checkpoint, self.cfg.data.batch_size)
         same_world = saved["world_size"] == self.info.world_size
         if not same_world:
             # Each rank's share of an epoch depends on the world size: restart the epoch's order.
