@@ -102,7 +102,7 @@ def launch_mode_problem(checkpoint: Checkpoint, stage: int | None, world_size: i
 
 def refusal(run_dir: Path, passed_over: list[str], partly_loaded: bool, fresh_start: bool) -> NoCheckpointToResume:
     """The error of a start that found checkpoints and can resume none of them."""
-    listed = "; ".join(passed_over + earlier_rejections(run_dir, passed_over))
+    listed = listing(run_dir, passed_over)
     if partly_loaded and fresh_start:
         advice = (f"the models hold part of a failed load, so this start cannot begin afresh: run the same "
                   f"command again ({FRESH_START_OPTION}) to start from step 0")
@@ -111,6 +111,11 @@ def refusal(run_dir: Path, passed_over: list[str], partly_loaded: bool, fresh_st
                   f"{FRESH_START_OPTION} (the rejected checkpoints stay, for a person to look at), or use a "
                   "new --run-dir")
     return NoCheckpointToResume(run_dir, f"none of its checkpoints can be resumed: {listed}; {advice}")
+
+
+def listing(run_dir: Path, passed_over: list[str]) -> str:
+    """This start's verdicts and the earlier starts' rejections, as one line."""
+    return "; ".join(passed_over + earlier_rejections(run_dir, passed_over))
 
 
 def had_checkpoints(run_dir: Path) -> bool:

@@ -33,7 +33,7 @@ from distgan.config import Config, dump_config
 from distgan.data.stream import COUNTER_NAMES
 from distgan.mel import MelSpectrogram
 from distgan.models.build import build_models
-from distgan.train import corpus
+from distgan.train import corpus, resume
 from distgan.train.checkpoint import (
     CheckpointWriter,
     check_weights,
@@ -48,7 +48,6 @@ from distgan.train.logger import MetricLogger, peak_memory_mb
 from distgan.train.noise_validation import NoiseValidator
 from distgan.train.peers import RollCall
 from distgan.train.position import TrainData, saved_batch_size
-from distgan.train.resume import FRESH_START_OPTION, had_checkpoints, launch_mode_problem, refusal, reject
 from distgan.train.schedule import learning_rate
 from distgan.train.step import GANStep
 from distgan.train.validation import Validator
@@ -200,10 +199,10 @@ class Trainer:
             report(line)
             passed_over.append(line.removeprefix("[distgan] ignoring "))
 
-        held_checkpoints = had_checkpoints(self.run_dir)
+        held_checkpoints = resume.had_checkpoints(self.run_dir)
         for checkpoint in complete_checkpoints(self.run_dir, note):
-            wrong_mode = launch_mode_problem(checkpoint, self.info.deepspeed_stage, self.info.world_size,
-                                             self.run_dir)
+            wrong_mode = resume.launch_mode_problem(checkpoint, self.info.deepspeed_stage, self.info.world_size,
+                                                    self.run_dir)
             if wrong_mode is not None:
                 raise wrong_mode  # intact: neither loaded nor moved
             # Every rank checks its share of the files' digests before anything is loaded, and that
@@ -220,13 +219,14 @@ class Trainer:
             reason = problem.replace(f"{checkpoint.path}: ", "")
             passed_over.append(f"{checkpoint.path.name} (rejected: {reason})")
             if self.info.is_main:
-                reject(checkpoint.path, reason, report)
+                resume.reject(checkpoint.path, reason, report)
             distributed.barrier()
         if loaded_any or (held_checkpoints and not self.fresh_start):
-            raise refusal(self.run_dir, passed_over, loaded_any, self.fresh_start)
+            raise resume.refusal(self.run_dir, passed_over, loaded_any, self.fresh_start)
         if held_checkpoints:
-            report(f"[distgan] {FRESH_START_OPTION}: no checkpoint can be resumed ({'; '.join(passed_over)}); "
-                   "starting again from step 0 (the rejected ones stay in checkpoints/)")
+            listed = resume.listing(self.run_dir, passed_over)
+            report(f"[distgan] {resume.FRESH_START_OPTION}: no checkpoint can be resumed ({listed}); starting again "
+                   "from step 0 (the rejected ones stay in checkpoints/)")
 
     @staticmethod
     def _attempt(action: Callable[[], None]) -> str | None:
