@@ -2,8 +2,8 @@
 
 The DataLoader workers drop every bad clip and count it; a corpus in which no clip is usable
 would be found out only deep inside a worker, after the run directory was made, as a
-traceback. A look at the first ``PROBE_CLIPS`` clips, with the stream's own decoding, costs
-milliseconds and names the cause and its fix in one line:
+traceback. A look at the first ``PROBE_CLIPS`` clips (for at most ``PROBE_SECONDS``), with the
+stream's own decoding, costs milliseconds and names the cause and its fix in one line:
 
 - the shards hold no sample at all (an empty ``.tar``, an index whose counts are all 0);
 - the clips' own headers all have another sample rate than ``audio.sample_rate`` (also when
@@ -15,6 +15,7 @@ milliseconds and names the cause and its fix in one line:
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -27,6 +28,7 @@ from distgan.data.stream.decode import decode_segment, find_audio, read_meta
 from distgan.data.stream.skips import BadSample, NoUsableAudio
 
 PROBE_CLIPS = 64
+PROBE_SECONDS = 3.0
 
 
 @dataclass
@@ -63,16 +65,17 @@ def _look(probe: Probe, url: str, key: str, members: dict[str, bytes], *, sample
 
 
 def probe_shards(shards: ShardSet, *, sample_rate: int, segment_samples: int, pad_short: bool,
-                 silence_peak: float, clips: int = PROBE_CLIPS) -> Probe:
-    """Decode up to ``clips`` clips of the set's first shards as the stream would."""
-    probe = Probe()
+                 silence_peak: float, clips: int = PROBE_CLIPS, seconds: float = PROBE_SECONDS) -> Probe:
+    """Decode up to ``clips`` clips of the set's first shards as the stream would, for at most
+    about ``seconds`` (clips without a ``peak`` in their json are decoded whole: long ones cost)."""
+    probe, deadline = Probe(), time.monotonic() + seconds
     for number, shard in enumerate(shards.shards):
-        if probe.clips >= clips:
+        if probe.clips >= clips or time.monotonic() > deadline:
             probe.complete = number == len(shards.shards)
             break
         try:
             for sample in shard.read(0, None):
-                if probe.clips >= clips:
+                if probe.clips >= clips or time.monotonic() > deadline:
                     probe.complete = False
                     break
                 _look(probe, shard.url, sample.key, sample.members, sample_rate=sample_rate,
