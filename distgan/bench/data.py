@@ -133,6 +133,9 @@ def bench_data(spec: str, *, max_workers: int = 2, batch_size: int = 16, segment
                seconds: float = 10.0, warmup: float = 2.0, split: str = "train", seed: int = 0) -> list[BenchRow]:
     """Measure both loaders for 1..``max_workers`` workers; returns one row per worker count."""
     shards = resolve_shards(spec, split)
+    if any(shard.is_pipe for shard in shards.shards):
+        raise ValueError(f"{spec}: bench data measures local shards (both loaders read the same files from "
+                         "this disk); pipe: shards are refused: copy them into a folder and pass the folder")
     rows = []
     with tempfile.TemporaryDirectory(prefix="distgan-bench-") as tmp:
         paths, sample_rate = extract_wavs(shards, Path(tmp))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,9 +23,13 @@ def main(args: argparse.Namespace) -> int:
 
     print(f"reading {args.dir} with 1..{args.workers} workers, {args.seconds:g} s each (after "
           f"{args.warmup:g} s warm-up), streaming and file-list loaders...", flush=True)
-    rows = bench_data(args.dir, max_workers=args.workers, batch_size=args.batch_size,
-                      segment_samples=args.segment_samples, seconds=args.seconds, warmup=args.warmup,
-                      split=args.split)
+    try:
+        rows = bench_data(args.dir, max_workers=args.workers, batch_size=args.batch_size,
+                          segment_samples=args.segment_samples, seconds=args.seconds, warmup=args.warmup,
+                          split=args.split)
+    except (ValueError, FileNotFoundError) as err:  # shards it cannot measure: one line, not a traceback
+        print(f"distgan bench data: {err}", file=sys.stderr)
+        return 2
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"distgan bench data: {args.dir} ({args.split}), batch {args.batch_size}, "
           f"segment {args.segment_samples} samples, {cores} CPU cores available")

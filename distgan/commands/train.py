@@ -7,10 +7,12 @@ instead of after a cluster queue. Without ``--config``, a run directory that alr
 
 Exit status: 0 when ``train.max_steps`` is reached; 75 (``REQUEUE_EXIT_CODE``) when a stop was
 requested (signal, Ctrl-C or ``RUN_DIR/STOP``) and a checkpoint was written, so run it again; 2
-for a config error, a run directory another job holds, or checkpoints that cannot be resumed; 3
-from the watchdog; 4 when the run gave up after repeated non-finite losses (the last good
+for a config error (a corpus without a usable clip included), a run directory another job holds,
+or a checkpoint this launch mode cannot load (it says which mode can); 3 from the watchdog; 4 when the run gave up after repeated non-finite losses (the last good
 checkpoint stays); 5 when a checkpoint could not be written (a full disk); 6 when other ranks
-were lost (a node died: ``train/peers.py`` names them); 130 after a second Ctrl-C.
+were lost (a node died: ``train/peers.py`` names them); 7 when the run directory held
+checkpoints and none can be resumed (each is named with its reason; ``--fresh-start`` starts
+from step 0 instead: ``train/resume.py``); 130 after a second Ctrl-C.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", type=Path, required=True,
                         help="checkpoints, TensorBoard logs and the resolved config go here; "
                              "an existing run directory resumes from its newest complete checkpoint")
+    parser.add_argument("--fresh-start", action="store_true",
+                        help="when the run directory holds checkpoints and none can be resumed (all damaged), "
+                             "start again from step 0 instead of refusing (exit 7)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="dotted overrides, e.g. train.max_steps=1000 data.shards=/data/ljs")
 
@@ -63,9 +68,11 @@ def main(args: argparse.Namespace) -> int:
     except ConfigError as err:
         return _error(f"config error: {err}", USAGE_EXIT_CODE)
     from distgan.checkpoint.format import CheckpointProblem
+    from distgan.data.stream.skips import NoUsableAudio
     from distgan.train.checkpoint import CheckpointWriteError
     from distgan.train.lock import RunDirBusy
     from distgan.train.peers import PEERS_LOST_EXIT_CODE, PeersLost
+    from distgan.train.resume import NO_CHECKPOINT_EXIT_CODE, NoCheckpointToResume
     from distgan.train.signals import StopRequest
     from distgan.train.trainer import NonFiniteError
 
@@ -73,7 +80,9 @@ def main(args: argparse.Namespace) -> int:
     rank = os.environ.get("RANK", "0")  # every rank reports what ended it
     try:
         return _train(args, cfg, stop)
-    except (ConfigError, RunDirBusy, CheckpointProblem) as err:
+    except NoCheckpointToResume as err:
+        return _error(str(err), NO_CHECKPOINT_EXIT_CODE, rank)
+    except (ConfigError, RunDirBusy, CheckpointProblem, NoUsableAudio) as err:
         return _error(str(err), USAGE_EXIT_CODE, rank)
     except NonFiniteError as err:
         return _error(str(err), NON_FINITE_EXIT_CODE, rank)
@@ -90,7 +99,7 @@ def _train(args: argparse.Namespace, cfg: Config, stop) -> int:
     from distgan.train.peers import is_peer_failure
     from distgan.train.trainer import Trainer
 
-    trainer = Trainer(cfg, args.run_dir, stop_requested=stop, job_id=slurm_job_id())
+    trainer = Trainer(cfg, args.run_dir, stop_requested=stop, job_id=slurm_job_id(), fresh_start=args.fresh_start)
     if trainer.info.is_main:
         stop.consume_stop_file()  # left by the stop that ended the previous job
     try:

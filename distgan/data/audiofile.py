@@ -116,11 +116,28 @@ def open_audio(data: bytes) -> Pcm16Wav | SoundFileReader:
     return Pcm16Wav.parse(data) or SoundFileReader(data)
 
 
-def audio_files(folder: Path) -> list[Path]:
-    """Audio files below ``folder`` in path order, skipping hidden files and folders."""
+def audio_files(folder: Path, left_out: list[tuple[str, str]] | None = None) -> list[Path]:
+    """Audio files below ``folder`` in path order, skipping hidden files and folders.
+
+    Folder symlinks are followed (speaker folders linked in from elsewhere are common), each real
+    folder once: a link back to a folder already scanned (a loop, or a second link to it) is left
+    out, and listed in ``left_out`` as ``(path, reason)``.
+    """
     found = []
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    seen: dict[str, Path] = {}
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        seen.setdefault(os.path.realpath(root), Path(root))
+        kept = []
+        for name in sorted(d for d in dirs if not d.startswith(".")):
+            real = os.path.realpath(os.path.join(root, name))
+            if real in seen:
+                if left_out is not None:
+                    left_out.append((str(Path(root, name)), f"folder link to {real}, already scanned as "
+                                     f"{seen.get(real, real)}: not scanned twice (a loop or a second link)"))
+                continue
+            seen[real] = Path(root, name)
+            kept.append(name)
+        dirs[:] = kept
         found += [Path(root) / n for n in names
                   if not n.startswith(".") and is_audio_extension(n.rpartition(".")[2])]
     return sorted(found)

@@ -6,6 +6,11 @@ or ``index.json`` (its ``val`` split unless ``--split`` says otherwise) or a fol
 Under ``torchrun`` the clips are split between ranks and the rows gathered on rank 0, which
 writes one CSV row per utterance (sorted by key) and prints a summary table.
 
+A file or clip that cannot be scored meaningfully is skipped with a named reason, and the rest
+are scored: unreadable, empty, NaN/Inf, another sample rate than the model's, shorter than
+``MIN_SCORED_SAMPLES``, or a silent reference (its level is what every metric compares with: one
+silent clip moved a folder's MR-STFT mean from 4 to 1685).
+
 A metric whose package is missing on this platform does not fail the run: its CSV cells are
 empty and its summary row says ``unavailable`` with the reason. A metric undefined for one clip
 (PESQ without speech activity, F0 without voiced frames) is ``nan`` in that clip's row.
@@ -24,7 +29,7 @@ import torch
 from tqdm import tqdm
 
 from distgan.data.audiofile import SOUNDFILE_ERRORS, audio_files
-from distgan.data.format import INDEX_NAME
+from distgan.data.format import INDEX_NAME, SILENCE_PEAK
 from distgan.evaluation.metrics import MIN_SCORED_SAMPLES, available_metrics, score, summarize
 from distgan.inference.load import Vocoder
 
@@ -48,10 +53,14 @@ def _audio_files(folder: Path, sample_rate: int, max_clips: int | None) -> list[
         if info.frames == 0:
             _skip(file, "empty")
             continue
-        if info.samplerate != sample_rate:
-            raise ValueError(f"{file}: sample rate {info.samplerate} Hz, but the model was trained at "
-                             f"{sample_rate} Hz (resample it first)")
+        if info.samplerate != sample_rate:  # the rest of the folder is still scored
+            _skip(file, f"sample rate {info.samplerate} Hz, but the model was trained at {sample_rate} Hz "
+                        "(resample it first)")
+            continue
         usable.append(file)
+    if not usable:
+        raise ValueError(f"{folder}: no readable audio file at {sample_rate} Hz to score (see the skipped files "
+                         "above)")
     return usable[:max_clips] if max_clips else usable
 
 
@@ -100,6 +109,11 @@ def evaluate(vocoder: Vocoder, clips: Clips, metrics: tuple[str, ...], device: t
         wave = wave[: len(wave) // hop * hop]
         if len(wave) < MIN_SCORED_SAMPLES:
             print(f"distgan evaluate: {key} skipped: {len(wave)} samples, fewer than {MIN_SCORED_SAMPLES}")
+            continue
+        peak = float(wave.abs().max())
+        if peak < SILENCE_PEAK:  # every metric compares with the reference's level: one such clip moves a mean
+            print(f"distgan evaluate: {key} skipped: silent reference (peak {peak:.3g} < {SILENCE_PEAK:g}), "
+                  "nothing to compare the copy-synthesis with")
             continue
         start = time.perf_counter()
         fake = vocoder.resynthesize(wave.unsqueeze(0).to(device))[0]

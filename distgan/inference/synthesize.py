@@ -21,6 +21,7 @@ import soundfile
 import torch
 from tqdm import tqdm
 
+from distgan.checkpoint.files import UnsafeCheckpointFile, load_file
 from distgan.data.audiofile import SOUNDFILE_ERRORS
 from distgan.inference.load import Vocoder
 
@@ -38,8 +39,14 @@ class Item:
 
 
 def _read_tensor(path: Path) -> torch.Tensor:
+    """A mel tensor, loaded weights-only: a ``.pt`` that pickles code is refused in distgan's
+    words (torch's own message suggests loading it with ``weights_only=False``, which would run it)."""
     try:
-        value = torch.from_numpy(np.load(path)) if path.suffix == ".npy" else torch.load(path, map_location="cpu", weights_only=True)
+        value = torch.from_numpy(np.load(path)) if path.suffix == ".npy" else load_file(path)
+    except UnsafeCheckpointFile as err:
+        reason = str(err).split(": refused to unpickle it: ", 1)[-1]
+        raise ValueError(f"{path}: refused to read this mel input: {reason}; a mel input must hold a "
+                         "tensor only (torch.save(mel, path), or np.save for .npy)") from err
     except (OSError, RuntimeError, ValueError, pickle.UnpicklingError) as err:
         raise ValueError(f"{path}: not a readable {path.suffix} tensor ({err})") from err
     if not torch.is_tensor(value):

@@ -27,12 +27,14 @@ import torch
 import xxhash
 
 from distgan import distributed
-from distgan.checkpoint.files import digest, fsync_dir, no_room_reason, save_file
+from distgan.checkpoint.files import HASH_NAME, digest, fsync_dir, no_room_reason, save_file
 from distgan.checkpoint.format import (
     CONFIG,
     MARKER,
     TMP_PREFIX,
     TRAINER_STATE,
+    Checkpoint,
+    IncompleteCheckpoint,
     checkpoint_dir,
     checkpoint_problem,
     list_checkpoints,
@@ -42,8 +44,7 @@ from distgan.checkpoint.format import (
 )
 from distgan.distributed import ProcessInfo
 from distgan.train.engine import ModelEngine
-
-REJECTED_SUFFIX = ".rejected"
+from distgan.train.resume import reject
 
 
 class CheckpointWriteError(RuntimeError):
@@ -66,6 +67,17 @@ def weight_fingerprint(engines: Sequence[ModelEngine]) -> tuple[dict[str, str], 
                 hasher.update(values.numpy().tobytes())
         digests[engine.name] = hasher.hexdigest()
     return digests, non_finite
+
+
+def check_weights(engines: Sequence[ModelEngine], checkpoint: Checkpoint) -> None:
+    """The loaded weights are finite and are the ones the checkpoint's fingerprint describes."""
+    digests, non_finite = weight_fingerprint(engines)
+    if non_finite:
+        raise IncompleteCheckpoint(checkpoint.path, f"non-finite weights in {', '.join(non_finite[:3])}")
+    saved = checkpoint.rank_state(0) or {}
+    if saved.get("weights_hash") == HASH_NAME and saved["weights"] != digests:
+        raise IncompleteCheckpoint(checkpoint.path, "the loaded weights differ from the fingerprint saved "
+                                   "with them")
 
 
 def rng_state() -> dict[str, Any]:
@@ -91,15 +103,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def reject(path: Path, report: Callable[[str], Any]) -> None:
-    """Move a checkpoint that failed verification aside (``step-N.rejected``), for a person to look
-    at: it is never loaded or pruned, and a new checkpoint of that step can take its name."""
-    target = path.with_name(path.name + REJECTED_SUFFIX)
-    shutil.rmtree(target, ignore_errors=True)
-    path.rename(target)
-    report(f"[distgan] moved the rejected checkpoint to {target}")
-
-
 class CheckpointWriter:
     """Writes and prunes checkpoints; every rank calls ``save`` at the same step.
 
@@ -120,7 +123,7 @@ class CheckpointWriter:
             return final
         if self.info.is_main:
             if final.exists():  # a checkpoint this run passed over, or left by another job
-                reject(final, print)
+                reject(final, "a checkpoint of this step was written again by a later start", print)
             self.root.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(tmp, ignore_errors=True)  # left by a process killed while saving
             (tmp / rank_file(0)).parent.mkdir(parents=True)

@@ -31,6 +31,10 @@ class RunDirBusy(RuntimeError):
     """Another live job holds the run directory."""
 
 
+class RunDirUnwritable(RunDirBusy):
+    """The run directory cannot be written (read-only, no permission): no job can hold it."""
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -54,13 +58,19 @@ class RunDirLock:
         self._thread: threading.Thread | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise RunDirUnwritable(f"{self.path.parent}: cannot make the run directory ({err.strerror})") from err
         for _ in range(5):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 self._take_over_if_stale()
                 continue
+            except OSError as err:  # read-only, or no permission: what the user must change
+                raise RunDirUnwritable(f"{self.path.parent}: cannot write the lock file {self.path} ({err.strerror}); "
+                                 "a run directory must be writable") from err
             with os.fdopen(fd, "w") as f:
                 f.write(json.dumps(self.me) + "\n")
                 f.flush()

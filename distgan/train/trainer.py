@@ -25,7 +25,6 @@ from distgan import distributed
 from distgan.checkpoint.files import HASH_NAME
 from distgan.checkpoint.format import (
     Checkpoint,
-    IncompleteCheckpoint,
     complete_checkpoints,
     content_problem,
     open_checkpoint,
@@ -34,13 +33,20 @@ from distgan.config import Config, dump_config
 from distgan.data.stream import COUNTER_NAMES
 from distgan.families import build_models, family_of, front_end
 from distgan.losses.mel import MelSpectrogram
-from distgan.train import corpus
-from distgan.train.checkpoint import CheckpointWriter, reject, rng_state, set_rng_state, weight_fingerprint
+from distgan.train import corpus, resume
+from distgan.train.checkpoint import (
+    CheckpointWriter,
+    check_weights,
+    rng_state,
+    set_rng_state,
+    weight_fingerprint,
+)
 from distgan.train.engine import build_engines
 from distgan.train.init_from import load_initial_weights
 from distgan.train.lock import RunDirBusy, RunDirLock
 from distgan.train.logger import MetricLogger, peak_memory_mb
 from distgan.train.peers import RollCall
+from distgan.train.position import TrainData, saved_batch_size
 from distgan.train.schedule import learning_rate
 from distgan.train.step import GANStep
 from distgan.train.watchdog import Watchdog
@@ -70,6 +76,7 @@ class TrainState:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0  # batches of ``epoch`` already consumed on each rank
+    batch_size: int = 0  # the data.batch_size batch_in_epoch counts in (0: a checkpoint's config says)
     consecutive_skips: int = 0
     lr_scale: float = 1.0  # lowered by each rollback after repeated non-finite losses
     counts: dict[str, float] = field(default_factory=dict)
@@ -107,8 +114,9 @@ class Trainer:
     the lock over (``lock.py``). The lock is held from here to the end of ``fit``."""
 
     def __init__(self, cfg: Config, run_dir: Path, stop_requested: Callable[[], bool] = _never,
-                 phase_timer: PhaseTimer = _untimed, job_id: str | None = None) -> None:
+                 phase_timer: PhaseTimer = _untimed, job_id: str | None = None, fresh_start: bool = False) -> None:
         self.cfg = cfg
+        self.fresh_start = fresh_start  # start from step 0 when no checkpoint can be resumed (resume.py)
         self.run_dir = Path(run_dir)
         self.stop_requested = stop_requested
         self.phase_timer = phase_timer
@@ -150,13 +158,11 @@ class Trainer:
         self._resume()
         if self.initial is not None and self.resumed_from is None:  # Adam moments go into the engines' optimizers
             self.initial.finish((self.g, self.d), info)
-        if info.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.yaml").write_text(dump_config(cfg))
-
         self.corpus = corpus.corpus_spec(cfg, info)
-        self.data = corpus.train_loader(cfg, info, self.corpus, self.state.epoch, self.state.batch_in_epoch)
+        self.data = TrainData(cfg, info, self.corpus, self.state)
         self.batches_per_epoch = self.data.batches_per_epoch
+        if info.is_main:  # only once the config was found to work with the checkpoint and the data
+            (self.run_dir / "config.yaml").write_text(dump_config(cfg))
         clips = corpus.validation_clips(cfg, info, self.corpus)
         self.validator = family_of(cfg).load_parts().validator(cfg, info, clips, self.mel_input, self.mel_loss)
         keys = LOSS_KEYS + list(family_of(cfg).extra_terms)
@@ -182,10 +188,21 @@ class Trainer:
     # ------------------------------------------------------------------------------------------
     def _resume(self) -> None:
         """Restore the newest checkpoint whose files verify and load; pass over (and move aside)
-        the others, every rank agreeing on each verdict."""
+        the others, every rank agreeing on each verdict; refuse to start afresh unasked
+        (``resume.py``)."""
         report = print if self.info.is_main else _quiet
-        loaded_any = False
-        for checkpoint in complete_checkpoints(self.run_dir, report):
+        loaded_any, passed_over = False, []
+
+        def note(line: str) -> None:  # an incomplete folder, reported by complete_checkpoints
+            report(line)
+            passed_over.append(line.removeprefix("[distgan] ignoring "))
+
+        held_checkpoints = resume.had_checkpoints(self.run_dir)
+        for checkpoint in complete_checkpoints(self.run_dir, note):
+            wrong_mode = resume.launch_mode_problem(checkpoint, self.info.deepspeed_stage, self.info.world_size,
+                                                    self.run_dir)
+            if wrong_mode is not None:
+                raise wrong_mode  # intact: neither loaded nor moved
             # Every rank checks its share of the files' digests before anything is loaded, and that
             # DeepSpeed's files unpickle safely (DeepSpeed's loading has collectives: a rank that
             # failed inside it would leave the others waiting). The rest fail safely in _restore.
@@ -197,12 +214,17 @@ class Trainer:
             if problem is None:
                 return
             report(f"[distgan] passing over checkpoint {checkpoint.path}: {problem}")
+            reason = problem.replace(f"{checkpoint.path}: ", "")
+            passed_over.append(f"{checkpoint.path.name} (rejected: {reason})")
             if self.info.is_main:
-                reject(checkpoint.path, report)
+                resume.reject(checkpoint.path, reason, report)
             distributed.barrier()
-        if loaded_any:  # the models hold part of a failed load: no fresh start from here
-            raise IncompleteCheckpoint(self.run_dir, "no checkpoint in this run directory could be loaded "
-                                       "(see above); move the rejected ones away to start afresh")
+        if loaded_any or (held_checkpoints and not self.fresh_start):
+            raise resume.refusal(self.run_dir, passed_over, loaded_any, self.fresh_start)
+        if held_checkpoints:
+            listed = resume.listing(self.run_dir, passed_over)
+            report(f"[distgan] {resume.FRESH_START_OPTION}: no checkpoint can be resumed ({listed}); starting again "
+                   "from step 0 (the rejected ones stay in checkpoints/)")
 
     @staticmethod
     def _attempt(action: Callable[[], None]) -> str | None:
@@ -215,9 +237,10 @@ class Trainer:
     def _restore(self, checkpoint: Checkpoint, announce: bool = True) -> None:
         for engine in (self.g, self.d):
             engine.load(checkpoint.path / engine.name, checkpoint.world_size)
-        self._check_weights(checkpoint)
+        check_weights((self.g, self.d), checkpoint)
         saved = checkpoint.trainer_state()
         self.state = TrainState(**saved["state"])
+        self.state.batch_size = self.state.batch_size or saved_batch_size(checkpoint, self.cfg.data.batch_size)
         same_world = saved["world_size"] == self.info.world_size
         if not same_world:
             # Each rank's share of an epoch depends on the world size: restart the epoch's order.
@@ -232,25 +255,8 @@ class Trainer:
         if self.info.is_main and announce:
             print(f"[distgan] resumed from {checkpoint.path} (step {self.state.step})")
 
-    def _check_weights(self, checkpoint: Checkpoint) -> None:
-        """The loaded weights are finite and are the ones the checkpoint's fingerprint describes."""
-        digests, non_finite = weight_fingerprint((self.g, self.d))
-        if non_finite:
-            raise IncompleteCheckpoint(checkpoint.path, f"non-finite weights in {', '.join(non_finite[:3])}")
-        saved = checkpoint.rank_state(0) or {}
-        if saved.get("weights_hash") == HASH_NAME and saved["weights"] != digests:
-            raise IncompleteCheckpoint(checkpoint.path, "the loaded weights differ from the fingerprint saved "
-                                       "with them")
-
     def _batches(self) -> Iterator[dict]:
-        """Batches across epochs; the data position advances as each batch is taken."""
-        while True:
-            for batch in self.data.next_epoch():
-                self.state.batch_in_epoch += 1
-                if self.state.batch_in_epoch == self.batches_per_epoch:
-                    self.state.epoch += 1
-                    self.state.batch_in_epoch = 0
-                yield batch
+        return self.data.batches()  # the data position advances as each batch is taken (position.py)
 
     # ------------------------------------------------------------------------------------------
     def fit(self) -> TrainResult:
@@ -352,8 +358,7 @@ class Trainer:
         self.state.lr_scale = lr_scale
         self.state.consecutive_skips = 0
         self.data.close()
-        self.data = corpus.train_loader(self.cfg, self.info, self.corpus, self.state.epoch,
-                                        self.state.batch_in_epoch)
+        self.data = TrainData(self.cfg, self.info, self.corpus, self.state)
 
     # ------------------------------------------------------------------------------------------
     def train_step(self, micro_batches: list[dict]) -> dict[str, torch.Tensor | float]:

@@ -33,3 +33,11 @@ def test_bench_command_prints_the_table(corpus: Path, capsys: pytest.CaptureFixt
     out = capsys.readouterr().out
     assert "baseline seg/s" in out and "CPU cores" in out
     assert out.strip().splitlines()[-1].split("|")[0].strip() == "1"
+
+
+def test_pipe_shards_are_refused_in_one_line(corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tar = next(corpus.glob("train-*.tar"))
+    assert cli.main(["bench", "data", f"pipe:cat {tar}", "--seconds", "0.1", "--warmup", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("distgan bench data: pipe:cat ") and "pipe: shards are refused" in err
+    assert len(err.strip().splitlines()) == 1

@@ -101,14 +101,32 @@ def test_a_folder_of_wav_files_scores_like_the_shards(tiny_run: Path, single_pro
             assert float(row[name]) == pytest.approx(float(reference[name]), rel=1e-5), (row["key"], name)
 
 
-def test_a_wav_at_another_sample_rate_is_an_error_naming_it(tiny_run: Path, tmp_path: Path, capsys) -> None:
+def test_a_wav_at_another_sample_rate_is_skipped_naming_it_and_the_rest_scored(tiny_run: Path, tmp_path: Path,
+                                                                              capsys) -> None:
+    # Issue 24: one 16 kHz file among 22.05 kHz files used to abort the whole evaluation (exit 2).
     key, wave = next(iter(val_clips().items()))
     soundfile.write(tmp_path / f"{key}.wav", wave.numpy(), SAMPLE_RATE, subtype="PCM_16")
     soundfile.write(tmp_path / "z-phone.wav", wave.numpy()[:16000], 16000, subtype="PCM_16")
-    assert cli.main(["evaluate", "--checkpoint", str(tiny_run), str(tmp_path), "--metrics", "mel_l1"]) == 2
+    assert cli.main(["evaluate", "--checkpoint", str(tiny_run), str(tmp_path), "--metrics", "mel_l1"]) == 0
     message = capsys.readouterr().out
-    assert str(tmp_path / "z-phone.wav") in message and "16000 Hz" in message and "22050 Hz" in message
-    assert "utterances" not in message
+    assert f"{tmp_path / 'z-phone.wav'} skipped: sample rate 16000 Hz" in message and "22050 Hz" in message
+    assert "1 utterances" in message
+    (tmp_path / f"{key}.wav").unlink()  # nothing left at the model's rate: an error naming the folder
+    assert cli.main(["evaluate", "--checkpoint", str(tiny_run), str(tmp_path), "--metrics", "mel_l1"]) == 2
+    assert f"{tmp_path}: no readable audio file at 22050 Hz" in capsys.readouterr().out
+
+
+def test_a_silent_reference_is_skipped_and_leaves_the_mean_alone(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    for key, wave in list(val_clips().items())[:2]:
+        soundfile.write(tmp_path / f"{key}.wav", wave.numpy(), SAMPLE_RATE, subtype="PCM_16")
+    args = ["evaluate", "--checkpoint", str(tiny_run), str(tmp_path), "--metrics", "mel_l1", "mrstft"]
+    assert cli.main(args) == 0
+    before = summary_means(capsys.readouterr().out)
+    soundfile.write(tmp_path / "silence.wav", np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE, subtype="PCM_16")
+    assert cli.main(args) == 0
+    message = capsys.readouterr().out
+    assert "silence skipped: silent reference (peak 0 < 0.0001)" in message and "2 utterances" in message
+    assert summary_means(message) == pytest.approx(before)
 
 
 def test_corrupt_empty_and_nan_files_are_skipped_and_named(tiny_run: Path, tmp_path: Path, capsys) -> None:

@@ -14,7 +14,7 @@ from distgan.inference.export import export_generator
 from distgan.inference.load import Vocoder, load_generator
 from distgan.inference.synthesize import Item, synthesize
 from tests.inference.helpers import HOP_LENGTH, N_MELS, SAMPLE_RATE, val_clips
-from tests.train.helpers import run_distgan
+from tests.train.helpers import TouchOnLoad, run_distgan
 
 # Frame counts chosen so that every batch below mixes lengths and needs padding.
 FRAMES = [37, 90, 64, 12]
@@ -121,3 +121,14 @@ def test_nan_input_is_refused_naming_the_file(exported: Path, tmp_path: Path, ca
     message = capsys.readouterr().out
     assert str(bad) in message and "NaN" in message
     assert not (tmp_path / "out").exists()
+
+
+def test_a_pt_mel_that_pickles_code_is_refused_in_distgans_words(exported: Path, tmp_path: Path, capsys) -> None:
+    marker, poisoned = tmp_path / "payload-ran", tmp_path / "mel.pt"
+    torch.save({"mel": torch.full((N_MELS, 10), -5.0), "payload": TouchOnLoad(marker)}, poisoned)
+    assert cli.main(["synthesize", "--checkpoint", str(exported), str(poisoned), "--out", str(tmp_path / "out")]) == 2
+    message = capsys.readouterr().out
+    assert f"{poisoned}: refused to read this mel input: it pickles io.open, which loading would call" in message
+    assert "a mel input must hold a tensor only" in message
+    assert "weights_only" not in message  # torch's advice to load it anyway is not passed on
+    assert not marker.exists() and not (tmp_path / "out").exists()

@@ -272,3 +272,37 @@ def test_shipped_deepspeed_configs_fill_cleanly(name: str) -> None:
     ds = fill_deepspeed_config(json.loads((LAUNCH / "deepspeed" / name).read_text()), cfg, cfg.optim.generator, 8)
     assert "auto" not in json.dumps(ds)
     assert ds["train_batch_size"] == 16 * 8 and ds["zero_optimization"]["stage"] in (1, 2, 3)
+
+
+@pytest.mark.slow
+def test_a_zero2_checkpoint_in_one_plain_process_is_kept_and_its_launch_mode_named(runs: dict[str, Path],
+                                                                                  tmp_path: Path) -> None:
+    # Issue 23: this used to fail on generator/state.pt, move the healthy checkpoint aside and say
+    # that none could be loaded, so that the next start began from step 0.
+    run = Path(shutil.copytree(runs["zero2"], tmp_path / "run"))
+    before = sorted(p.name for p in (run / "checkpoints").iterdir())
+    done = run_distgan(["train", "--run-dir", str(run), "train.max_steps=5"], check=False)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "written by DeepSpeed ZeRO-2 on 2 processes, and this start is a single process (no DeepSpeed)" in done.stderr
+    assert f"accelerate launch --config_file launch/cpu_zero2.yaml -m distgan train --run-dir {run}" in done.stderr
+    assert "Traceback" not in done.stderr and "moved the rejected" not in done.stdout
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == before
+
+
+@pytest.mark.slow
+def test_a_zero2_run_whose_only_checkpoint_is_poisoned_refuses_to_start_afresh(runs: dict[str, Path],
+                                                                               tmp_path: Path) -> None:
+    run = Path(shutil.copytree(runs["zero2"], tmp_path / "run"))
+    shutil.rmtree(run / "checkpoints" / "step-00000002")
+    step4 = run / "checkpoints" / "step-00000004"
+    (shard,) = (step4 / "generator" / "zero").glob("zero_pp_rank_1_*optim_states.pt")
+    poison(shard, tmp_path / "payload-ran")
+    rewrite_manifest(step4)
+    done = run_distgan(["train", "--run-dir", str(run), "train.max_steps=5"], launcher="accelerate:cpu_zero2.yaml",
+                       check=False)
+    assert done.returncode != 0
+    assert "exitcode  : 7" in done.stderr  # every rank's status, as the launcher reports it
+    assert "none of its checkpoints can be resumed: step-00000004 (rejected: " in done.stderr
+    assert "refused to unpickle" in done.stderr and "add --fresh-start" in done.stderr
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-00000004.rejected"]
+    assert not (tmp_path / "payload-ran").exists()

@@ -3,12 +3,16 @@ before any process group starts, and leave nothing behind in a new run directory
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from distgan import cli
 from distgan.data.index import CorpusIndex
 from tests.data.shard_helpers import sample, tone, write_corpus
 from tests.train.helpers import REPO_ROOT, TINY, run_distgan, train_args
@@ -101,3 +105,41 @@ def test_compiling_under_deepspeed_is_refused_before_any_process_group(tmp_path:
     with pytest.raises(ConfigError, match="perf.compile: compiling under DeepSpeed is not supported"):
         check_run(load_config(TINY, ["perf.compile=true", f"dist.deepspeed_config={zero2}"]), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+@contextlib.contextmanager
+def read_only(folder: Path):
+    """``folder`` made read-only: as root (whom permissions do not stop) a read-only tmpfs mount
+    holding a copy of it, else its permission bits."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield folder
+        finally:
+            folder.chmod(0o755)
+        return
+    mount = folder.parent / "mount"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        copy = Path(shutil.copytree(folder, mount / folder.name))
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        yield copy
+    finally:
+        subprocess.run(["umount", str(mount)])
+
+
+def test_a_read_only_run_directory_is_one_line(tmp_path: Path, capsys) -> None:
+    # Issue 24: `OSError: [Errno 30] Read-only file system: '.../LOCK'` as a traceback.
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copy(TINY, run_dir / "config.yaml")
+    with read_only(run_dir) as locked:
+        assert cli.main(["train", "--run-dir", str(locked), "train.max_steps=1"]) == 2
+        err = capsys.readouterr().err
+        assert err == (f"distgan train: config error: --run-dir {locked}, which cannot be written (a read-only file "
+                       "system, or no write permission): copy the run directory somewhere writable and pass that "
+                       "--run-dir\n")
+        assert sorted(p.name for p in locked.iterdir()) == ["config.yaml"]

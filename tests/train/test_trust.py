@@ -50,8 +50,10 @@ def run(two_checkpoints: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(two_checkpoints, tmp_path / "run"))
 
 
-def resume(run_dir: Path, steps: int = 6, **kwargs) -> subprocess.CompletedProcess:
-    return run_distgan(["train", "--run-dir", str(run_dir), f"train.max_steps={steps}"], check=False, **kwargs)
+def resume(run_dir: Path, steps: int = 6, extra: tuple[str, ...] | list[str] = (), **kwargs
+           ) -> subprocess.CompletedProcess:
+    return run_distgan(["train", "--run-dir", str(run_dir), f"train.max_steps={steps}", *extra], check=False,
+                       **kwargs)
 
 
 @pytest.mark.slow
@@ -236,3 +238,50 @@ def test_a_full_disk_during_a_checkpoint_says_so_and_leaves_no_partial_folder(ru
     finally:
         if limit == "tmpfs":
             subprocess.run(["umount", str(mount)])
+
+
+@pytest.mark.slow
+def test_when_every_checkpoint_is_rejected_the_start_is_refused_until_a_fresh_start_is_asked(run: Path) -> None:
+    # Issue 24: two bit-flipped checkpoints were moved aside and training began again at step 0, exit 0.
+    config = (run / "config.yaml").read_text()
+    for step in (2, 4):
+        flip_a_bit(run / "checkpoints" / f"step-0000000{step}" / "discriminator" / "state.pt")
+    done = resume(run)
+    assert done.returncode == 7, done.stderr[-3000:]
+    for step in (4, 2):
+        assert (f"step-0000000{step} (rejected: rank 0: incomplete checkpoint (discriminator/state.pt is corrupt"
+                in done.stderr), done.stderr
+        reason = (run / "checkpoints" / f"step-0000000{step}.rejected" / "REJECTED").read_text()
+        assert "discriminator/state.pt is corrupt" in reason
+    assert "nothing was trained; to start again from step 0 in this run directory, add --fresh-start" in done.stderr
+    assert (run / "config.yaml").read_text() == config and not list_checkpoints(run)
+    again = resume(run)  # the next plain start is refused too, naming what the first one rejected
+    assert again.returncode == 7 and "step-00000004.rejected (rejected by an earlier start: " in again.stderr
+    fresh = run_distgan(["train", "--run-dir", str(run), "--fresh-start", "train.max_steps=2"], check=False)
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    assert "--fresh-start: no checkpoint can be resumed" in fresh.stdout and "resumed from" not in fresh.stdout
+    assert [step for _, step in list_checkpoints(run)] == [2]
+    assert (run / "checkpoints" / "step-00000004.rejected").is_dir()  # kept for a person to look at
+
+
+def trainer_position(checkpoint: Path) -> tuple[int, int, int]:
+    state = torch.load(checkpoint / "trainer.pt", map_location="cpu", weights_only=True)["state"]
+    return state["epoch"], state["batch_in_epoch"], state["batch_size"]
+
+
+@pytest.mark.slow
+def test_a_resume_with_another_batch_size_keeps_the_data_position(run: Path) -> None:
+    # The fixture's run: 4 steps at batch 2 (22 batches an epoch); issue 24 saw `skip_batches=5 outside
+    # [0, 3]` with config.yaml already rewritten, or 5 clips of the epoch silently never seen.
+    shutil.rmtree(run / "checkpoints" / "step-00000002")
+    up = resume(run, 23, extra=["data.batch_size=8"])  # 18 batches of 2 end the epoch, then batch 8
+    assert up.returncode == 0, up.stderr[-3000:]
+    assert ("data.batch_size 2 -> 8: the checkpoint is at batch 4 of epoch 0; its other 18 batches are read "
+            "at batch size 2") in up.stdout
+    assert trainer_position(run / "checkpoints" / "step-00000023") == (1, 1, 8)
+    assert "batch_size: 8" in (run / "config.yaml").read_text()
+    down = resume(run, 25, extra=["data.batch_size=3", "train.grad_accum=2"])  # 5 of epoch 1's 6 batches left
+    assert down.returncode == 0, down.stderr[-3000:]
+    assert "data.batch_size 8 -> 3: the checkpoint is at batch 1 of epoch 1; its other 5 batches" in down.stdout
+    # Steps 24-25 take 4 micro batches: the epoch's 5 remaining ones at batch 8 still hold one.
+    assert trainer_position(run / "checkpoints" / "step-00000025") == (1, 5, 8)

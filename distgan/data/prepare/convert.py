@@ -75,7 +75,8 @@ def read_audio_file(path: str) -> tuple[np.ndarray, int]:
     try:
         if os.path.getsize(path) == 0:
             raise ClipError("empty file (0 bytes)")
-        audio, rate = soundfile.read(path, dtype="float32", always_2d=True)
+        # As bytes: a file name that is not UTF-8 (Python holds it with surrogates) stays openable.
+        audio, rate = soundfile.read(os.fsencode(path), dtype="float32", always_2d=True)
     except SOUNDFILE_ERRORS as err:
         raise ClipError(f"unreadable: {type(err).__name__}: {err}") from err
     return audio, int(rate)
@@ -159,6 +160,7 @@ def encode(job: ClipJob, pcm: np.ndarray, sample_rate: int, audio_format: str) -
         "channels": 1,
         "speaker": job.speaker,
         "source": job.source,
+        **({"source_bytes": job.source_bytes} if getattr(job, "source_bytes", None) else {}),
         "peak": float(np.abs(pcm.astype(np.int32)).max()) / PCM16_SCALE,
     }
     members = {audio_format: buffer.getvalue()}

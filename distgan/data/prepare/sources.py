@@ -6,7 +6,9 @@ whose keys collide). Layouts:
 
 - **folder**: every file below SRC whose extension is in ``format.AUDIO_EXTENSIONS``, recursively
   (hidden files and folders skipped). Key: ``safe_key`` of the path relative to SRC without its
-  extension. Speaker: the first folder below SRC (``SRC/spk1/a/b.wav`` -> ``spk1``); files
+  extension (a name that is not UTF-8: its bytes as ``\\xNN``, and recorded in the sample's json
+  as ``source_bytes``). Folder symlinks are followed, each real folder once (a link that loops
+  is listed in ``failed``). Speaker: the first folder below SRC (``SRC/spk1/a/b.wav`` -> ``spk1``); files
   directly in SRC have no speaker (``null``).
 - **ljspeech** (detected when SRC holds ``metadata.csv`` and ``wavs/``): every audio file in
   ``wavs/``, with text from the ``id|text|normalized`` rows where there is one. The normalized
@@ -46,6 +48,7 @@ class SourceFile:
     speaker: str | None = None
     text: str | None = None
     text_raw: str | None = None
+    source_bytes: str | None = None  # the file name's bytes (hex) when they are not UTF-8
 
     def load(self) -> tuple[np.ndarray, int]:
         return read_audio_file(self.path)
@@ -83,13 +86,25 @@ def discover(src: Path) -> Discovery:
 
 
 def scan_folder(src: Path) -> Discovery:
-    files = []
-    for path in audio_files(src):
+    files, left_out = [], []
+    for path in audio_files(src, left_out):
         relative = path.relative_to(src)
         speaker = relative.parts[0] if len(relative.parts) > 1 else None
-        files.append(SourceFile(safe_key(relative.with_suffix("").as_posix()), str(path),
-                                relative.as_posix(), speaker))
-    return Discovery("folder", files)
+        name, raw = readable_name(relative.as_posix())
+        files.append(SourceFile(safe_key(readable_name(relative.with_suffix("").as_posix())[0]), str(path),
+                                name, None if speaker is None else readable_name(speaker)[0], source_bytes=raw))
+    return Discovery("folder", files, [Failure(path, reason) for path, reason in left_out])
+
+
+def readable_name(name: str) -> tuple[str, str | None]:
+    """A file name as text, and its bytes (hex) when they are not UTF-8: such a name reaches
+    Python with surrogates, which no UTF-8 text (json, a key) can hold; its undecodable bytes
+    are written as ``\\xNN`` instead, e.g. ``caf\\xe9.wav`` for the Latin-1 ``café.wav``."""
+    raw = os.fsencode(name)
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "backslashreplace"), raw.hex()
 
 
 def scan_ljspeech(src: Path) -> Discovery:
@@ -200,7 +215,7 @@ def probe(item: SourceFile) -> Probe:
     try:
         if os.path.getsize(item.path) == 0:
             raise ClipError("empty file (0 bytes)")
-        info = soundfile.info(item.path)
+        info = soundfile.info(os.fsencode(item.path))
     except SOUNDFILE_ERRORS as err:
         raise ClipError(f"unreadable: {type(err).__name__}: {err}") from err
     if info.frames == 0:

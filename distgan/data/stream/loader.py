@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from distgan.data.format import SILENCE_PEAK
 from distgan.data.shards import ShardSet
 from distgan.data.stream.plan import EpochPlan
+from distgan.data.stream.skips import NoUsableAudio
 from distgan.data.stream.worker import SegmentSettings, worker_batches
 
 
@@ -165,7 +166,7 @@ class TrainLoader:
                  first_index: int) -> Iterator[dict[str, Any]]:
         expected = first_index
         waiting: dict[int, dict[str, Any]] = {}
-        for batch in batches:
+        for batch in _one_line_errors(batches):
             if batch["epoch"] != epoch:
                 raise RuntimeError(
                     f"a worker produced epoch {batch['epoch']} while the loader expects epoch {epoch}; "
@@ -181,6 +182,15 @@ class TrainLoader:
                 f"(stranded batches: {sorted(waiting)})"
             )
 
+
+def _one_line_errors(batches: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """``batches``, with a worker's ``NoUsableAudio`` re-raised as its own one line: the
+    DataLoader re-raises a worker's exception with the worker's whole traceback as its message."""
+    try:
+        yield from batches
+    except NoUsableAudio as err:
+        last = str(err).strip().splitlines()[-1]
+        raise NoUsableAudio(last.split(": ", 1)[1] if "NoUsableAudio: " in last else last) from None
 
 
 # Loaders whose workers are still running. Registered after multiprocessing's own exit handler,

@@ -41,6 +41,11 @@ class BadSample(Exception):
         self.detail = detail
 
 
+class NoUsableAudio(RuntimeError):
+    """No clip of the corpus can become a training segment; the message is one line, the cause
+    and the fix (``probe.py`` tells before training where it can, the stream otherwise)."""
+
+
 class SkipCounter:
     """Counts per reason; ``take()`` hands the counts to a batch and starts again from zero.
 

@@ -31,7 +31,7 @@ from distgan.data.reading import RawSample, ShardReadError
 from distgan.data.shards import Shard
 from distgan.data.stream.decode import decode_segment, find_audio, read_meta
 from distgan.data.stream.plan import Piece, WorkerPlan, seeded_rng
-from distgan.data.stream.skips import REFILLED, BadSample, SkipCounter
+from distgan.data.stream.skips import REFILLED, BadSample, NoUsableAudio, SkipCounter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -210,4 +210,6 @@ def _borrow(plan: WorkerPlan, shards: list[Shard], cropper: _Cropper) -> None:
         log.warning("rank %d worker %d: no good sample in its range of epoch %d; borrowed %s",
                     plan.rank, plan.worker, plan.epoch, sample.key)
         return
-    raise RuntimeError(f"no usable audio in any shard (skips while searching: {elsewhere.as_dict(nonzero=True)})")
+    raise NoUsableAudio(f"no usable audio in any shard: every clip was dropped ({elsewhere.as_dict(nonzero=True)}); "
+                        "the reasons are data_skips' (distgan/data/stream/skips.py): fix the corpus or the "
+                        "data settings they point at")

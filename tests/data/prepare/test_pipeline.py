@@ -282,3 +282,26 @@ def test_jsonl_manifest_with_text_and_speaker(tmp_path: Path) -> None:
     assert meta(one)["speaker"] == "ann" and meta(two)["speaker"] == "bob"
     assert "text" not in meta(two) and "txt" not in two
     assert len(decode(two)[0]) == 6400
+
+
+def test_folder_symlinks_are_followed_once_and_non_utf8_names_kept(tmp_path: Path) -> None:
+    # Issue 24: linked speaker folders were skipped (10 of 11 clips lost) and a Latin-1 name dropped.
+    elsewhere = tmp_path / "elsewhere" / "spk1"
+    elsewhere.mkdir(parents=True)
+    for i in range(3):
+        soundfile.write(elsewhere / f"c{i}.wav", tone(0.5, 16000), 16000, subtype="PCM_16")
+    (elsewhere / "loop").symlink_to(elsewhere)  # a link back to itself: scanned once, and said
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "spk1").symlink_to(elsewhere)
+    soundfile.write(src / "own.wav", tone(0.5, 16000), 16000, subtype="PCM_16")
+    latin1 = bytes(src) + b"/caf\xe9.wav"
+    soundfile.write(latin1, tone(0.5, 16000), 16000, subtype="PCM_16")
+    index = prepare_corpus(src, tmp_path / "out", QUIET)
+    samples = read_corpus(tmp_path / "out")
+    assert sorted(samples) == ["caf_xe9", "own", "spk1__c0", "spk1__c1", "spk1__c2"]
+    assert meta(samples["caf_xe9"])["source"] == "caf\\xe9.wav"
+    assert bytes.fromhex(meta(samples["caf_xe9"])["source_bytes"]) == b"caf\xe9.wav"
+    assert meta(samples["spk1__c0"])["speaker"] == "spk1"
+    (failure,) = index.failed
+    assert failure["path"] == str(src / "spk1" / "loop") and "already scanned as" in failure["reason"]
