@@ -24,7 +24,8 @@ RECIPES = Path(__file__).resolve().parents[2] / "configs"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", type=Path, default=Path("runs/demo"),
                         help="where the run goes; an existing one continues (default: %(default)s)")
-    parser.add_argument("--minutes", type=float, default=3.0, help="wall-clock training budget")
+    parser.add_argument("--minutes", type=float, default=3.0,
+                        help="wall-clock training budget (default: %(default)s)")
     parser.add_argument("--data", default=None,
                         help="shards folder (from `distgan prepare`); default: the built-in synthetic corpus")
     parser.add_argument("--config", type=Path, default=RECIPES / "tiny.yaml",
