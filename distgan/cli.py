@@ -11,6 +11,8 @@ import importlib
 import os
 import sys
 
+from distgan.threads import settle_threads
+
 # (words on the command line) -> (module, one-line help)
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("prepare",): ("distgan.commands.prepare", "turn a corpus (folder, LJSpeech, JSONL) into WebDataset shards"),
@@ -45,6 +47,7 @@ def _usage(group: tuple[str, ...] = ()) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    settle_threads()  # before any command imports torch (distgan/threads.py says why)
     status = _dispatch(list(sys.argv[1:] if argv is None else argv))
     _exit_now_if_distributed(status)
     return status
