@@ -22,7 +22,7 @@ import os
 import statistics
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from distgan.threads import settle_threads, torch_default_env
 
@@ -50,8 +50,9 @@ def background_load(processes: int) -> Iterator[list[subprocess.Popen]]:
 
 
 def compare(config: str, overrides: list[str], steps: int, warmup: int, rounds: int, load: int,
-            timeout: float = 1800) -> dict[str, dict]:
-    """Per setting: every round's median s/step, and the threads and wait policy the child saw."""
+            timeout: float = 1800, report: Callable[[str], None] = print) -> dict[str, dict]:
+    """Per setting: every round's median s/step, and the threads and wait policy the child saw;
+    ``report`` gets a line per child as it ends (a round under load can take minutes)."""
     found: dict[str, dict] = {name: {"steps": []} for name in settings()}
     request = json.dumps({"config": config, "overrides": overrides, "steps": steps, "warmup": warmup})
     with background_load(load):
@@ -64,6 +65,7 @@ def compare(config: str, overrides: list[str], steps: int, warmup: int, rounds: 
                     raise RuntimeError(f"{name}: the timed child failed:\n{done.stderr[-3000:]}")
                 child = json.loads(done.stdout.strip().splitlines()[-1])
                 found[name]["steps"].append(child.pop("step"))
+                report(f"  round {r + 1}, {name}: {found[name]['steps'][-1]:.3f} s/step")
                 found[name].update(child)
     for row in found.values():
         row["median"] = statistics.median(row["steps"])

@@ -113,7 +113,7 @@ def _print_traffic(args: argparse.Namespace, cfg) -> None:
     with tempfile.TemporaryDirectory(prefix="distgan-traffic-") as out:
         found = measure_traffic(args.config, args.overrides, modes, Path(out))
     params = found[modes[0]][0]["param_bytes_here"] if modes[0] == "ddp" else None
-    print("bytes each rank hands to collectives per step, MiB (payloads; ring wire bytes: README)"
+    print("bytes each rank hands to collectives per step, MiB (payloads; ring wire bytes: docs/benchmarks.md)"
           + (f"; G + D parameters: {params / 2**20:.2f} MiB" if params else ""))
     for line in traffic_table(found):
         print(line)
@@ -125,7 +125,8 @@ def _print_under_load(args: argparse.Namespace, fixed: list[str]) -> None:
     print(f"Trainer.fit per thread setting, {args.rounds} alternating rounds of one process each "
           f"({args.warmup} warm-up + {args.steps} measured steps), {args.under_load} busy-loop processes "
           f"on {os.cpu_count()} cores...", flush=True)
-    found = compare(str(args.config), [*args.overrides, *fixed], args.steps, args.warmup, args.rounds, args.under_load)
+    found = compare(str(args.config), [*args.overrides, *fixed], args.steps, args.warmup, args.rounds, args.under_load,
+                    report=lambda line: print(line, flush=True))
     print(f"{'setting':<18}{'threads':>8}  {'wait policy':<24}{'s/step':>9}  every round's median")
     for name, row in found.items():
         rounds = " ".join(f"{s:.3f}" for s in row["steps"])
