@@ -9,7 +9,8 @@ preempted thread needs; a training step runs thousands of small regions, so the 
 5-15x slower than with one thread (issue 23: 5.3-6.8 s against 0.4-0.65 s per step of
 configs/tiny.yaml at a load average of 3.5-6). ``OMP_WAIT_POLICY=PASSIVE`` makes a waiting thread
 sleep at once: under load it gives the CPU back, and when idle it costs one futex wake-up per
-region. ``distgan bench step --under-load N`` measures the three settings side by side.
+region (1.26-1.45x spinning's step on an idle machine, against 5-31x saved under load:
+docs/benchmarks.md). ``distgan bench step --under-load N`` measures the settings side by side.
 
 What is not changed: the number of threads (all cores, torch's default: on an idle machine a
 bigger model gains from them), which ``OMP_NUM_THREADS`` or a launcher sets (torchrun sets one
