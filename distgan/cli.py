@@ -11,6 +11,8 @@ import importlib
 import os
 import sys
 
+from distgan.threads import settle_threads
+
 # (words on the command line) -> (module, one-line help)
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("prepare",): ("distgan.commands.prepare", "turn a corpus (folder, LJSpeech, JSONL) into WebDataset shards"),
@@ -30,15 +32,22 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
 }
 
 
-def _usage() -> str:
-    lines = ["usage: distgan COMMAND [options]", "", "commands:"]
-    for words, (_, help_text) in COMMANDS.items():
-        lines.append(f"  {' '.join(words):<12} {help_text}")
-    lines += ["", "Run 'distgan COMMAND --help' for a command's options."]
+def _usage(group: tuple[str, ...] = ()) -> str:
+    """The commands that start with ``group`` (all of them for none), one line each."""
+    head = " ".join(("distgan", *group))
+    lines = [f"usage: {head} {'SUBCOMMAND' if group else 'COMMAND'} [options]", "",
+             "subcommands:" if group else "commands:"]
+    listed = {" ".join(words): help_text for words, (_, help_text) in COMMANDS.items() if words[: len(group)] == group}
+    width = max(map(len, listed))
+    lines += [f"  {name:<{width}}  {help_text}" for name, help_text in listed.items()]
+    lines += ["", f"Run '{head} {'SUBCOMMAND' if group else 'COMMAND'} --help' for its options."]
+    if not group:
+        lines.append("'distgan --version' prints the version.")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
+    settle_threads()  # before any command imports torch (distgan/threads.py says why)
     status = _dispatch(list(sys.argv[1:] if argv is None else argv))
     _exit_now_if_distributed(status)
     return status
@@ -72,11 +81,19 @@ def _dispatch(argv: list[str]) -> int:
         if argv[: len(words)] == list(words):
             args = _parse(words, argv[len(words):])
             return int(importlib.import_module(module_name).main(args) or 0)
-    if argv and argv[0] not in ("-h", "--help"):
-        print(f"distgan: unknown command {' '.join(argv[:2])!r}\n", file=sys.stderr)
-        print(_usage(), file=sys.stderr)
+    if argv[:1] == ["--version"]:
+        from distgan import __version__
+
+        print(f"distgan {__version__}")
+        return 0
+    # A group's first word alone ("distgan bench", "distgan bench --help") lists the group.
+    group = next((words[:1] for words in COMMANDS if len(words) > 1 and argv[:1] == list(words[:1])), ())
+    rest = argv[len(group):]
+    if rest and rest[0] not in ("-h", "--help"):
+        print(f"distgan: unknown command {' '.join(argv[: len(group) + 1])!r}\n", file=sys.stderr)
+        print(_usage(group), file=sys.stderr)
         return 2
-    print(_usage())
+    print(_usage(group))
     return 0
 
 

@@ -8,6 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from distgan.threads import settle_threads
+
+# The tests' own torch work (two xdist workers on two cores, beside the training processes they
+# start) gets distgan's wait policy too; it must be set before any test module imports torch.
+settle_threads()
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LJSPEECH_MINI = REPO_ROOT.parent / "shared" / "data" / "ljspeech-mini"
 

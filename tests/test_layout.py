@@ -1,4 +1,4 @@
-"""The package keeps the shape the README's Layout section describes: dependencies point one way,
+"""The package keeps the shape docs/layout.md describes: dependencies point one way,
 commands are apart from components, and files and functions stay small enough to read."""
 
 from __future__ import annotations

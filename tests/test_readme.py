@@ -1,4 +1,5 @@
-"""The README stays true: every config field documented, the CI command is the README's."""
+"""The README and docs/ stay true: every config field documented in docs/config.md, the CI commands
+are the README's, and every page the README links exists."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from distgan.config import iter_fields
 from tests.conftest import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text()
+CONFIG_REFERENCE = (REPO_ROOT / "docs" / "config.md").read_text()
 
 
 def test_every_config_field_is_in_the_reference() -> None:
-    documented = set(re.findall(r"^\| `([a-z_.{},]+)` \|", README, re.M))
+    documented = set(re.findall(r"^\| `([a-z_.{},]+)` \|", CONFIG_REFERENCE, re.M))
     expanded = set()
     for name in documented:
         match = re.match(r"(.*)\{(.*)\}(.*)", name)
@@ -38,3 +40,19 @@ def test_ci_runs_the_readme_install_and_test_commands() -> None:
                            "\"\\.\\[test\\]\"' README.md | sed 's/ *#.*//'"], cwd=REPO_ROOT,
                           capture_output=True, text=True)
     assert done.stdout.strip() == install
+
+
+def test_the_readme_starts_short_and_its_links_resolve() -> None:
+    # The install, the demo and the tests come first; the reference lives in docs/.
+    assert README.count("\n") < 120
+    assert README.index("git clone") < README.index("download.pytorch.org/whl/cpu") < README.index("-c .ci/constraints.txt -e .")
+    assert README.index("distgan demo") < README.index("python -m pytest")
+    for page in ("README.md", *(f"docs/{p.name}" for p in (REPO_ROOT / "docs").glob("*.md"))):
+        text = (REPO_ROOT / page).read_text()
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
+            assert (REPO_ROOT / page).parent.joinpath(target).resolve().exists(), f"{page}: broken link {target}"
+
+
+def test_the_docs_state_the_demo_as_it_runs() -> None:
+    assert '"demo/tensorboard"' in README and "vocoder.encode(wave)" in README
+    assert "about 20 MB" not in README

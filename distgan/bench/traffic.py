@@ -11,7 +11,7 @@ bucket), which calls ``torch.distributed.all_reduce``.
 The sizes are payloads: an all-reduce's (or a reduce's) tensor, a reduce-scatter's whole input,
 an all-gather's whole output, a broadcast's tensor. What goes over the wire depends on the algorithm; for a ring of
 W ranks each rank sends 2 (W - 1) / W times an all-reduce's payload and (W - 1) / W times a
-reduce-scatter's or all-gather's (the README turns these into step times).
+reduce-scatter's or all-gather's (docs/benchmarks.md turns these into step times).
 
 Like ``distgan bench memory``, each mode runs one process group of two CPU ranks (``accelerate
 launch`` with ``launch/cpu_*.yaml``) that builds the engines and ``GANStep`` as training does, makes

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -63,7 +64,24 @@ def write_export(path: Path, state: dict[str, torch.Tensor], audio: AudioConfig,
     model_cfg = {"audio": dataclasses.asdict(audio), "generator": dataclasses.asdict(generator)}
     tensors = {key: value.detach().float().contiguous() for key, value in state.items()}
     save_file(tensors, str(path), metadata={EXPORT_CONFIG_KEY: json.dumps(model_cfg), "step": str(step)})
+    # safetensors writes a private temporary file (mode 0600) and renames it into place; an export
+    # is meant to be shared like the .yaml beside it, so it gets the mode any new file gets here.
+    path.chmod(0o666 & ~current_umask())
     return model_cfg
+
+
+def current_umask() -> int:
+    """This process's umask. Linux reports it in /proc; elsewhere it is read by setting it and
+    putting it back (a moment in which another thread's new file would get 0o022)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def read_export(path: Path) -> tuple[dict[str, torch.Tensor], AudioConfig, FamilyConfig]:

@@ -4,6 +4,7 @@ code's step (``distgan.bench.step``), and the bytes each rank sends per step (``
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 from pathlib import Path
 
@@ -25,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--traffic", type=_modes, metavar="MODES",
                         help="also count the bytes each of two CPU ranks sends per step in these launch modes, "
                              "comma-separated (ddp,zero1,zero2,zero3), from the collectives")
+    parser.add_argument("--under-load", type=int, metavar="N",
+                        help="instead: Trainer.fit with torch's thread defaults, with one thread and with distgan's "
+                             "defaults, each in its own process, while N busy-loop processes load the CPU (0: idle)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted config overrides")
 
 
@@ -50,6 +54,9 @@ def main(args: argparse.Namespace) -> int:
     audio_seconds = cfg.data.batch_size * cfg.data.segment_samples / cfg.audio.sample_rate
     print(f"distgan bench step: {args.config} on {where}; batch {cfg.data.batch_size} x "
           f"{cfg.data.segment_samples} samples, precision {cfg.train.precision}", flush=True)
+    if args.under_load is not None:
+        _print_under_load(args, fixed)
+        return 0
     if args.traffic is not None:
         _print_traffic(args, cfg)
     batches = sample_batches(cfg, 4)
@@ -106,7 +113,25 @@ def _print_traffic(args: argparse.Namespace, cfg) -> None:
     with tempfile.TemporaryDirectory(prefix="distgan-traffic-") as out:
         found = measure_traffic(args.config, args.overrides, modes, Path(out))
     params = found[modes[0]][0]["param_bytes_here"] if modes[0] == "ddp" else None
-    print("bytes each rank hands to collectives per step, MiB (payloads; ring wire bytes: README)"
+    print("bytes each rank hands to collectives per step, MiB (payloads; ring wire bytes: docs/benchmarks.md)"
           + (f"; G + D parameters: {params / 2**20:.2f} MiB" if params else ""))
     for line in traffic_table(found):
         print(line)
+
+
+def _print_under_load(args: argparse.Namespace, fixed: list[str]) -> None:
+    from distgan.bench.threads import compare
+
+    print(f"Trainer.fit per thread setting, {args.rounds} alternating rounds of one process each "
+          f"({args.warmup} warm-up + {args.steps} measured steps), {args.under_load} busy-loop processes "
+          f"on {os.cpu_count()} cores...", flush=True)
+    found = compare(str(args.config), [*args.overrides, *fixed], args.steps, args.warmup, args.rounds, args.under_load,
+                    report=lambda line: print(line, flush=True))
+    print(f"{'setting':<18}{'threads':>8}  {'wait policy':<24}{'s/step':>9}  every round's median")
+    for name, row in found.items():
+        rounds = " ".join(f"{s:.3f}" for s in row["steps"])
+        print(f"{name:<18}{row['threads']:>8}  {row['wait_policy']:<24}{row['median']:>9.3f}  {rounds}")
+    one, torch_default, ours = (found[n]["median"] for n in ("one thread", "torch defaults", "distgan defaults"))
+    print(f"torch defaults / one thread = {torch_default / one:.2f}x the time per step")
+    print(f"distgan defaults / one thread = {ours / one:.2f}x; torch defaults / distgan defaults = "
+          f"{torch_default / ours:.2f}x")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import sys
 import types
 import typing
@@ -272,16 +273,40 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             raise ConfigError(f"{key}: expected an integer, got {value!r}")
         return value
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        if not math.isfinite(value):
-            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
-        return float(value)
+        return _number(value, key)
     if hint is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string, got {value!r}")
         return value
     raise ConfigError(f"{key}: unsupported type {hint}")  # pragma: no cover - a bug in this file
+
+
+# A number as people type it, which YAML 1.1 (PyYAML) reads as a string: 1e-4, 2E-4, 1e+3 (YAML
+# wants a dot, 1.0e-4), and inf. Underscores and nan stay refused.
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(\.?inf|infinity)", re.IGNORECASE)
+# Fields where "no limit" is a meaningful value: inf reads as the field's own "off" (so nothing
+# downstream sees an infinity, and the saved config.yaml says what it means).
+INFINITY_MEANS_OFF: dict[str, float | None] = {
+    "optim.generator.grad_clip": None,
+    "optim.discriminator.grad_clip": None,
+    "faults.watchdog_minutes": 0.0,
+    "log.val_every_minutes": 0.0,
+}
+
+
+def _number(value: Any, key: str) -> float | None:
+    """A float field's value: a YAML number, or a string holding one (``1e-4``); finite, except
+    ``inf`` where the field reads it as "off" (``INFINITY_MEANS_OFF``)."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        value = float(re.sub(r"\.(?=inf)", "", value.strip(), flags=re.IGNORECASE))
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if value == math.inf and key in INFINITY_MEANS_OFF:
+        return INFINITY_MEANS_OFF[key]
+    if not math.isfinite(value):
+        allowed = f" (inf only for {', '.join(INFINITY_MEANS_OFF)})" if value == math.inf else ""
+        raise ConfigError(f"{key}: expected a finite number, got {value!r}{allowed}")
+    return float(value)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

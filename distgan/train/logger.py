@@ -5,7 +5,7 @@ so a logged scalar is the mean over all ranks and all steps since the last log. 
 throughput (``perf/audio_seconds_per_second``) is summed over ranks, i.e. the whole job's rate,
 and counts (data skips, skipped updates) are added over ranks into running totals that the
 checkpoint keeps, so the curve shows "how many so far". Only rank 0
-opens a TensorBoard writer. Every rank appends its own local (unreduced) values to
+opens a TensorBoard writer; the tags it writes are ordered for TensorBoard's first screen (``board.py``). Every rank appends its own local (unreduced) values to
 ``RUN_DIR/logs/rank-NNNNN.jsonl``, so a straggler or a diverging rank can be found afterwards.
 """
 
@@ -20,6 +20,7 @@ import torch
 
 from distgan import distributed
 from distgan.distributed import ProcessInfo
+from distgan.train.board import tensorboard_scalars
 
 # Rates summed over ranks (the job's throughput) instead of averaged.
 SUMMED_OVER_RANKS = ("perf/audio_seconds_per_second",)
@@ -94,9 +95,10 @@ class MetricLogger:
         return out
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
+        """Write metrics to TensorBoard under the tags ``board.py`` orders for its first screen."""
         if self.writer is not None:
-            for key, value in values.items():
-                self.writer.add_scalar(key, value, step)
+            for tag, value in tensorboard_scalars(values).items():
+                self.writer.add_scalar(tag, value, step)
             self.writer.flush()
 
     def audio(self, tag: str, wave: torch.Tensor, step: int, sample_rate: int) -> None:

@@ -275,8 +275,8 @@ class Trainer:
                     if not self._step(batches):
                         batches = self._batches()  # rolled back: the restored data position
                         continue
-                    self._log_and_validate(bar)
                     stop = self.gan_step.stop  # polled and agreed at the end of the step (skips.py)
+                    self._log_and_validate(bar, last=stop or self.state.step >= max_steps)
                     last_checkpoint = self._maybe_checkpoint(stop) or last_checkpoint
             if last_checkpoint is None or self.state.step == 0:
                 last_checkpoint = self.save_checkpoint()
@@ -313,9 +313,12 @@ class Trainer:
             return False
         return True
 
-    def _log_and_validate(self, bar: tqdm | None) -> None:
+    def _log_and_validate(self, bar: tqdm | None, last: bool) -> None:
+        """Log every ``log.every_steps`` and at a run's ``last`` step, validate when due, so that
+        what a run ends with (its final checkpoint, the demo's sample files) is in TensorBoard at
+        the same step."""
         step, log = self.state.step, self.cfg.log
-        if step % log.every_steps == 0 or step == self.cfg.train.max_steps:
+        if step % log.every_steps == 0 or last:
             self.logger.add({"perf/peak_memory_mb": peak_memory_mb(self.info.device)})
             with self._phase("log"):
                 reduced = self.logger.reduce(step)
@@ -323,7 +326,8 @@ class Trainer:
             if bar is not None:
                 shown = {"d/total": "d_loss", "g/mel": "mel_l1", "perf/audio_seconds_per_second": "audio_s/s"}
                 bar.set_postfix({label: f"{reduced[key]:.3g}" for key, label in shown.items() if key in reduced})
-        if self.validator.due(step, self.gan_step.validate):
+        # A run bounded by the clock (the demo) also validates at its last step, which no step count names.
+        if self.validator.due(step, self.gan_step.validate or (last and log.val_every_minutes > 0)):
             with self._phase("validation"):
                 self.validator.run(self.g, self.logger, step)
         if bar is not None:

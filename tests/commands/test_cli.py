@@ -56,3 +56,41 @@ def test_export_suffix_matches_the_export_format() -> None:
     from distgan.commands import export
 
     assert export.EXPORT_SUFFIX == EXPORT_SUFFIX
+
+
+def _distgan(*words: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "distgan", *words], cwd=REPO_ROOT, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("words", [("bench",), ("bench", "--help"), ("bench", "-h")], ids=" ".join)
+def test_a_command_group_lists_its_subcommands(words: tuple[str, ...]) -> None:
+    done = _distgan(*words)
+    assert done.returncode == 0, done.stderr
+    assert "unknown command" not in done.stdout + done.stderr
+    listed = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("  bench ")]
+    assert listed == [w[1] for w in COMMANDS if w[0] == "bench"]
+    assert "train" not in done.stdout.split()  # only the group's own subcommands
+
+
+def test_an_unknown_subcommand_names_itself_and_lists_the_group() -> None:
+    done = _distgan("bench", "stpe")
+    assert done.returncode == 2
+    assert "unknown command 'bench stpe'" in done.stderr and "  bench step " in done.stderr
+
+
+def test_version_prints_the_package_version() -> None:
+    from distgan import __version__
+
+    done = _distgan("--version")
+    assert (done.returncode, done.stdout.strip()) == (0, f"distgan {__version__}")
+    assert "--version" in _distgan("--help").stdout
+
+
+def test_demo_help_shows_the_minutes_default() -> None:
+    from distgan.commands import demo
+
+    help_text = " ".join(parser_for(("demo",)).format_help().split())
+    default = parser_for(("demo",)).get_default("minutes")
+    assert f"(default: {default})" in help_text.rsplit("--minutes MINUTES", 1)[1].split("--data")[0]
+    assert default == 3.0 and demo.VALIDATIONS_PER_BUDGET > 3

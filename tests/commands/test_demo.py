@@ -30,3 +30,7 @@ def test_demo_writes_audio_and_logs(tmp_path: Path) -> None:
     assert len(audio_steps) >= 3 and audio_steps == image_steps, (audio_steps, image_steps)
     steps = int(re.search(r"trained (\d+) steps", done.stdout).group(1))
     assert steps >= 1 and (run / "checkpoints" / f"step-{steps:08d}" / "COMPLETE").is_file()
+    # The sample files and TensorBoard name the same step: the last validation is at the last step.
+    assert {int(re.search(r"step(\d+)", p.name).group(1)) for p in generated} == {steps} == {max(audio_steps)}
+    # Every step is logged, so the curves have as many points as steps.
+    assert [e.step for e in events.Scalars("losses/g/mel")] == list(range(1, steps + 1))

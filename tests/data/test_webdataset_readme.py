@@ -1,6 +1,6 @@
-"""The README's "Your own WebDataset shards" holds: its ShardWriter code, run as printed on a folder
+"""docs/data.md's "Your own WebDataset shards" holds: its ShardWriter code, run as printed on a folder
 of mixed formats (some clips with a json, some with a transcript, some bare), writes shards that
-the stream decodes whole and that ``distgan train`` trains on, as the README's command does."""
+the stream decodes whole and that ``distgan train`` trains on, as the page's command does."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from tests.data.shard_helpers import tone
 from tests.train.helpers import run_distgan, train_args
 
 RATE = 16000  # Opus decodes at 8, 12, 16, 24 or 48 kHz only
-# (relative path, soundfile format, subtype, sidecar): every format the README names.
+# (relative path, soundfile format, subtype, sidecar): every format docs/data.md names.
 CLIPS = [
     ("a/one.wav", "WAV", "PCM_16", "json"), ("a/two.flac", "FLAC", "PCM_16", "txt"),
     ("b/three.mp3", "MP3", "MPEG_LAYER_III", "json"), ("b/four.ogg", "OGG", "VORBIS", None),
@@ -33,8 +33,9 @@ KEYS = ["a__one", "a__two", "b__three", "b__four", "b__five", "take_2", "c__six"
 
 
 def readme_snippet() -> str:
-    section = re.search(r"^## Your own WebDataset shards\n(.*?)^## ", (REPO_ROOT / "README.md").read_text(), re.M | re.S)
-    assert section, "README.md lost its 'Your own WebDataset shards' section"
+    page = (REPO_ROOT / "docs" / "data.md").read_text()
+    section = re.search(r"^## Your own WebDataset shards\n(.*?)(?=^## |\Z)", page, re.M | re.S)
+    assert section, "docs/data.md lost its 'Your own WebDataset shards' section"
     return re.search(r"```python\n(.*?)```", section.group(1), re.S).group(1)
 
 
@@ -53,7 +54,7 @@ def write_audio_folder(root: Path) -> None:
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The README's code, run as printed in a folder holding ``my-audio/``; 4 samples a shard."""
+    """docs/data.md's code, run as printed in a folder holding ``my-audio/``; 4 samples a shard."""
     root = tmp_path_factory.mktemp("readme")
     write_audio_folder(root / "my-audio")
     code = readme_snippet()
@@ -68,7 +69,7 @@ def exec_in(folder: Path, code: str) -> None:
     before = os.getcwd()
     os.chdir(folder)
     try:
-        exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+        exec(compile(code, "docs/data.md", "exec"), {"__name__": "readme"})
     finally:
         os.chdir(before)
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import stat
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 from safetensors import safe_open
@@ -46,3 +49,16 @@ def test_export_needs_a_safetensors_name(tiny_run: Path, tmp_path: Path, capsys)
     assert cli.main(["export", str(tiny_run), str(tmp_path / "tiny.pt")]) == 2
     assert "must end in .safetensors" in capsys.readouterr().out
     assert not (tmp_path / "tiny.pt").exists()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_the_export_and_its_yaml_follow_the_umask(tiny_run: Path, tmp_path: Path, umask: int) -> None:
+    from distgan.inference.export import export_generator
+
+    before = os.umask(umask)
+    try:
+        out = export_generator(tiny_run, tmp_path / "shared.safetensors")
+    finally:
+        os.umask(before)
+    modes = {path.suffix: stat.S_IMODE(path.stat().st_mode) for path in (out, out.with_suffix(".yaml"))}
+    assert modes == {".safetensors": 0o666 & ~umask, ".yaml": 0o666 & ~umask}

@@ -129,8 +129,11 @@ def read_events(run_dir: Path):
 
 
 def scalars(run_dir: Path) -> dict[str, dict[int, float]]:
+    """Every logged scalar by its metric name (``g/mel``, not TensorBoard's ``losses/g/mel``)."""
+    from distgan.train.board import metric_name
+
     events = read_events(run_dir)
-    return {tag: {e.step: e.value for e in events.Scalars(tag)} for tag in events.Tags()["scalars"]}
+    return {metric_name(tag): {e.step: e.value for e in events.Scalars(tag)} for tag in events.Tags()["scalars"]}
 
 
 def checkpoints(run_dir: Path) -> list[Path]:

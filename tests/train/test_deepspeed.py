@@ -247,8 +247,8 @@ def test_auto_values_are_filled_from_the_distgan_config() -> None:
 
 
 def test_fp16_gets_its_own_dynamic_loss_scaler_section() -> None:
-    # DeepSpeed's CPU accelerator refuses fp16 ("Type fp16 is not supported on your device"), so
-    # fp16 under DeepSpeed is only checked here, as the config each engine receives.
+    # The config each engine receives; a real ZeRO-2 fp16 run is test_deepspeed_fp16.py (DeepSpeed's
+    # CPU accelerator runs fp16 only on CPUs with fp16 kernels).
     cfg = load_config(TINY, ["train.precision=fp16"])
     ds = fill_deepspeed_config({"zero_optimization": {"stage": 1}}, cfg, cfg.optim.generator, 2)
     assert ds["fp16"] == {"enabled": True, "loss_scale": 0, "initial_scale_power": 16}
