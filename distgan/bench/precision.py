@@ -132,7 +132,7 @@ def train_run(cfg: Config) -> PrecisionRun:
 
 def read_losses(log: Path) -> dict[str, list[tuple[int, float]]]:
     """Per loss, ``(step, value)`` for every step that logged it, from a rank's local log."""
-    from distgan.train.trainer import LOSS_KEYS
+    from distgan.train.logger import LOSS_KEYS
 
     losses: dict[str, list[tuple[int, float]]] = {}
     for line in log.read_text().splitlines():

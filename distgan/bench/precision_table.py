@@ -14,7 +14,7 @@ from distgan.bench.precision import PrecisionRun, Verdict, verdict
 
 def loss_names(runs: list[PrecisionRun]) -> list[str]:
     """The losses every run logged, in the trainer's order."""
-    from distgan.train.trainer import LOSS_KEYS
+    from distgan.train.logger import LOSS_KEYS
 
     return [key for key in LOSS_KEYS if all(key in run.losses for run in runs)]
 

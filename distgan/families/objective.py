@@ -8,7 +8,7 @@ warm-ups) and asks the family's objective (``FamilyParts.objective``) only for t
 - ``generator_terms(wave, fake, frozen)``: ``({"g/...": term}, total)``; ``frozen`` is D's
   ``frozen`` context manager, or None while G trains without D (``train.mel_only_steps``).
 
-Terms are keyed by the names the trainer logs (``trainer.LOSS_KEYS``, plus the spec's
+Terms are keyed by the names the trainer logs (``logger.LOSS_KEYS``, plus the spec's
 ``extra_terms``), as descript-audio-codec keys its loss weights. ``AdversarialObjective`` holds the discriminator half every family here
 shares (``loss.adversarial``); families subclass it.
 """

@@ -81,7 +81,7 @@ class FamilySpec:
     generator_input: str = "mel spectrograms"
     offers: tuple[str, ...] = ("synthesize",)
     release_formats: Mapping[str, ReleaseFormat] = field(default_factory=dict)
-    # Loss terms its objective returns beyond the trainer's standard ones (``trainer.LOSS_KEYS``),
+    # Loss terms its objective returns beyond the trainer's standard ones (``logger.LOSS_KEYS``),
     # so that they are reduced over ranks and logged like them.
     extra_terms: tuple[str, ...] = ()
     # How a refusal of unread settings is worded (None: "X only applies to model.generator.family: ...").

@@ -19,11 +19,26 @@ import numpy as np
 import torch
 
 from distgan import distributed
+from distgan.data.stream import COUNTER_NAMES
 from distgan.distributed import ProcessInfo
 from distgan.train.board import tensorboard_scalars
 
 # Rates summed over ranks (the job's throughput) instead of averaged.
 SUMMED_OVER_RANKS = ("perf/audio_seconds_per_second",)
+
+# The loss terms every family's objective may return (a family adds its own: FamilySpec.extra_terms).
+LOSS_KEYS = ["d/real", "d/fake", "d/total", "g/adv", "g/fm", "g/mel", "g/total"]
+COUNT_KEYS = ["skipped_updates/d", "skipped_updates/g"] + [f"data_skips/{r}" for r in COUNTER_NAMES]
+
+
+def metric_keys(extra_terms: tuple[str, ...] = (), loss_scales: bool = False) -> list[str]:
+    """Every scalar a run logs: the loss terms, gradient norms, learning rates, throughput (and
+    fp16's loss scales)."""
+    keys = LOSS_KEYS + list(extra_terms) + ["grad_norm/g", "grad_norm/d", "lr/g", "lr/d", "perf/steps_per_second",
+                                            "perf/audio_seconds_per_second", "perf/data_wait_fraction",
+                                            "perf/peak_memory_mb"]
+    return keys + (["loss_scale/g", "loss_scale/d"] if loss_scales else [])
+
 
 
 class MetricLogger:

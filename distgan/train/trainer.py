@@ -44,15 +44,13 @@ from distgan.train.checkpoint import (
 from distgan.train.engine import build_engines
 from distgan.train.init_from import load_initial_weights
 from distgan.train.lock import RunDirBusy, RunDirLock
-from distgan.train.logger import MetricLogger, peak_memory_mb
+from distgan.train.logger import COUNT_KEYS, MetricLogger, metric_keys, peak_memory_mb
 from distgan.train.peers import RollCall
 from distgan.train.position import TrainData, saved_batch_size
 from distgan.train.schedule import learning_rate
 from distgan.train.step import GANStep
 from distgan.train.watchdog import Watchdog
 
-LOSS_KEYS = ["d/real", "d/fake", "d/total", "g/adv", "g/fm", "g/mel", "g/total"]
-COUNT_KEYS = ["skipped_updates/d", "skipped_updates/g"] + [f"data_skips/{r}" for r in COUNTER_NAMES]
 # What the loop is doing, as the watchdog reports it; the keys are what a phase timer receives.
 PHASES = {
     "step": "training step",
@@ -165,11 +163,7 @@ class Trainer:
             (self.run_dir / "config.yaml").write_text(dump_config(cfg))
         clips = corpus.validation_clips(cfg, info, self.corpus)
         self.validator = family_of(cfg).load_parts().validator(cfg, info, clips, self.mel_input, self.mel_loss)
-        keys = LOSS_KEYS + list(family_of(cfg).extra_terms)
-        keys += ["grad_norm/g", "grad_norm/d", "lr/g", "lr/d", "perf/steps_per_second",
-                            "perf/audio_seconds_per_second", "perf/data_wait_fraction", "perf/peak_memory_mb"]
-        if cfg.train.precision == "fp16":
-            keys += ["loss_scale/g", "loss_scale/d"]
+        keys = metric_keys(family_of(cfg).extra_terms, loss_scales=cfg.train.precision == "fp16")
         self.logger = MetricLogger(self.run_dir, info, keys, COUNT_KEYS, self.state.counts,
                                    resumed_at=self.state.step if self.resumed_from else None)
         self.checkpoints = CheckpointWriter(self.run_dir, info, cfg.checkpoint.keep_last,
