@@ -57,7 +57,8 @@ class VocosPeriodDiscriminator(nn.Module):
 
 
 class VocosResolutionDiscriminator(nn.Module):
-    """``[B, 1, T]`` -> (logits ``[B, 1, frames, bins']``, 21 feature maps) at one STFT window."""
+    """``[B, 1, T]`` -> (logits ``[B, frames * bins']``, 21 feature maps) at one STFT window (vocos
+    keeps the logits ``[B, 1, frames, bins']``; the losses take their mean either way)."""
 
     def __init__(self, window_length: int, channels: int = 32, hop_factor: float = 0.25) -> None:
         super().__init__()
@@ -92,7 +93,7 @@ class VocosResolutionDiscriminator(nn.Module):
             outs.append(band)
         x = self.conv_post(torch.cat(outs, dim=-1))
         feats.append(x)
-        return x, feats
+        return torch.flatten(x, 1, -1), feats
 
 
 class VocosMultiPeriod(nn.Module):

@@ -140,6 +140,10 @@ class ISTFTHead(nn.Module):
 class VocosGenerator(nn.Module):
     """Vocos's mel features ``[B, n_mels, F]`` -> waveform ``[B, 1, T']`` (backbone, then head)."""
 
+    # A vocos.Vocos state dict (a release's pytorch_model.bin): the feature extractor's buffers are
+    # constants of the front end (``VocosMelFeatures``), the rest loads under the same names.
+    REFERENCE_RENAMES = ((r"^feature_extractor\.", None),)
+
     def __init__(self, n_mels: int, n_fft: int, hop_length: int, dim: int, intermediate_dim: int,
                  num_layers: int, layer_scale_init_value: float | None = None, padding: str = "center") -> None:
         super().__init__()
