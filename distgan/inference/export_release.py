@@ -1,4 +1,4 @@
-"""A run's checkpoint in its family's release format (``distgan export --format hifigan|bigvgan``).
+"""A run's checkpoint in its family's release format (``distgan export --format hifigan|bigvgan|vocos``).
 
 The generator keeps its weight norm, as the original releases do (their inference code removes it
 after loading), stored as the hook-based norm's ``weight_g`` / ``weight_v``
