@@ -9,6 +9,7 @@ from distgan.families.vocos.config import VocosConfig
 from distgan.families.vocos.discriminators import VocosDiscriminator
 from distgan.families.vocos.modules import VocosGenerator, VocosMelFeatures
 from distgan.families.vocos.objective import VocosObjective
+from distgan.families.vocos.reference import REFERENCE
 
 
 def build_generator(section: VocosConfig, audio: AudioConfig) -> VocosGenerator:
@@ -37,4 +38,4 @@ def receptive_field(section: VocosConfig) -> tuple[int, int]:
 
 PARTS = FamilyParts(build_generator=build_generator, build_discriminator=build_discriminator,
                     objective=VocosObjective, validator=validator, receptive_field=receptive_field,
-                    front_end=front_end)
+                    front_end=front_end, reference=REFERENCE)
