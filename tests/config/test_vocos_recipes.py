@@ -60,3 +60,5 @@ def test_vocos_refuses_another_adversarial_loss() -> None:
 def test_vocos_refuses_settings_it_does_not_read() -> None:
     with pytest.raises(ConfigError, match="loss.mel_weight"):
         load_config(CONFIGS / "vocos_tiny.yaml", ["loss.mel_weight=10.0"])
+    with pytest.raises(ConfigError, match="loss.adv_weight=2.0"):
+        load_config(CONFIGS / "vocos_tiny.yaml", ["loss.adv_weight=2.0"])

@@ -51,6 +51,9 @@ def check(cfg: Config) -> None:
     if any(not values or min(values) < 1 for values in (g.mpd_periods, g.mpd_channels, g.mrd_fft_sizes)):
         raise ConfigError("model.generator: mpd_periods, mpd_channels and mrd_fft_sizes must be non-empty lists of "
                           "positive ints")
+    if cfg.loss.adv_weight != 1.0:
+        raise ConfigError(f"loss.adv_weight={cfg.loss.adv_weight}: vocos weighs its adversarial terms 1 (MPD) and "
+                          "model.generator.mrd_loss_coeff (MRD)")
     if cfg.loss.adversarial != "hinge" or cfg.loss.generator_adversarial != "same":
         raise ConfigError(f"vocos trains with hinge losses: set loss.adversarial: hinge (got "
                           f"{cfg.loss.adversarial!r}) and leave loss.generator_adversarial: same")
