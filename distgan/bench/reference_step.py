@@ -23,7 +23,8 @@ sets ``torch.backends.cudnn.benchmark`` (HiFi-GAN on, BigVGAN off): ``cudnn_benc
 What differs between the two originals (their fixed settings, models, losses, mel function,
 clipping, schedulers, cuDNN autotuning) is each family's reference hooks
 (``distgan/families/{hifigan,bigvgan}/reference.py``, ``FamilyParts.reference``); a family
-without them has no reference step.
+without them has no reference step. A family whose original trains otherwise names its own step
+class (``step_class``: Vocos's, ``distgan/families/vocos/reference.py``).
 Where librosa or matplotlib is not installed (a bare GPU machine), ``reference_imports`` stands in
 for the little of them the originals import.
 
@@ -77,9 +78,10 @@ def check_config(cfg: Config) -> None:
     if cfg.train.precision == "fp16":
         raise ReferenceMismatch("--baseline reference: train.precision is 'fp16'; the original code has no "
                                 "loss scaler (use fp32 or bf16)")
-    _need("loss.adversarial", loss.adversarial, "lsgan")
-    _need("loss.adv_weight", loss.adv_weight, 1.0)
-    _need("loss.fm_weight", loss.fm_weight, 2.0)
+    if hooks.step_class is None:  # ReferenceStep's fixed losses (a family's own step checks its own)
+        _need("loss.adversarial", loss.adversarial, "lsgan")
+        _need("loss.adv_weight", loss.adv_weight, 1.0)
+        _need("loss.fm_weight", loss.fm_weight, 2.0)
     _need("train.grad_accum", cfg.train.grad_accum, 1)
     _need("train.d_steps_per_g", cfg.train.d_steps_per_g, 1)
     for key in ("lr", "betas"):  # one learning rate and one pair of betas for both optimizers

@@ -196,7 +196,13 @@ def bench_against_reference(cfg: Config, steps: int, warmup: int, rounds: int, b
                             ) -> dict[str, dict]:
     """The original step and ``Trainer.train_step`` in alternating rounds (module docstring)."""
     from distgan.bench.cuda_syncs import count_syncs
-    from distgan.bench.reference_step import ReferenceStep, build_models, copy_weights_into, cudnn_benchmark
+    from distgan.bench.reference_step import (
+        ReferenceStep,
+        build_models,
+        copy_weights_into,
+        cudnn_benchmark,
+        reference_hooks,
+    )
     from distgan.train.trainer import Trainer
 
     reference_g, reference_d = build_models(cfg)  # refuses a config the original cannot build, before any set-up
@@ -206,7 +212,7 @@ def bench_against_reference(cfg: Config, steps: int, warmup: int, rounds: int, b
         trainer = Trainer(cfg, Path(run_dir), phase_timer=clock or _no_phases)
         try:
             copy_weights_into(trainer.g.model, trainer.d.model, reference_g, reference_d)
-            reference = ReferenceStep(cfg, reference_g, reference_d, device)
+            reference = (reference_hooks(cfg).step_class or ReferenceStep)(cfg, reference_g, reference_d, device)
             pinned = device.type == "cuda"  # as both loaders pin their batches on CUDA
             host = [b.pin_memory() if pinned else b for b in batches]
             prepared = [tuple(t.pin_memory() if pinned else t for t in reference.prepare(b)) for b in host]

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from distgan.checkpoint.files import load_file
 from distgan.checkpoint.release_config import ReleaseError
@@ -75,8 +76,8 @@ def _pair_in_folder(folder: Path) -> tuple[Path, Path | None] | None:
     Hub files), or the newest ``g_`` file and the ``do_`` file of the same step."""
     for g_name, do_name in _fixed_files():
         if (folder / g_name).is_file():
-            do = folder / do_name
-            return folder / g_name, do if do.is_file() else None
+            do = folder / do_name if do_name else None
+            return folder / g_name, do if do is not None and do.is_file() else None
     generators = _step_files(folder, "g")
     if not generators:
         return None
@@ -90,8 +91,8 @@ def _pair_of_file(path: Path) -> tuple[Path, Path | None]:
     the newest ``do_``."""
     for g_name, do_name in _fixed_files():
         if path.name in (g_name, do_name):
-            do = path.with_name(do_name)
-            return path.with_name(g_name), do if do.is_file() else None
+            do = path.with_name(do_name) if do_name else None
+            return path.with_name(g_name), do if do is not None and do.is_file() else None
     match = STEP_FILE.match(path.name)
     if match:
         step = match.group(2)
@@ -113,19 +114,28 @@ def find_release(path: Path) -> Release | None:
     generator, discriminator = pair
     if not generator.is_file():
         raise ReleaseError(f"{generator}: the generator file of {path} is missing")
-    config_path = generator.parent / CONFIG_JSON
-    if not config_path.is_file():
-        raise ReleaseError(f"{config_path} is missing: a HiFi-GAN or BigVGAN checkpoint needs the config.json it "
-                           "was trained with beside it (its sample rate, hop, mels and layout are checked)")
-    try:
-        config = json.loads(config_path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ReleaseError(f"{config_path}: not readable JSON ({err})") from err
-    if not isinstance(config, dict):
-        raise ReleaseError(f"{config_path}: expected a JSON object")
     formats = _formats()
-    fmt = next((f for f in formats if f.claims(config, generator)), formats[0])
+    # A format whose own file this is (BigVGAN's, Vocos's) names its config file too.
+    owner = next((f for f in formats if f.fixed_files and f.fixed_files[0] == generator.name), None)
+    config_path = generator.parent / (owner.config_file if owner else CONFIG_JSON)
+    if not config_path.is_file():
+        raise ReleaseError(f"{config_path} is missing: a HiFi-GAN, BigVGAN or Vocos checkpoint needs the "
+                           f"{config_path.name} it was trained with beside it (its sample rate, hop, mels and "
+                           "layout are checked)")
+    config = _read_config(config_path)
+    fmt = owner or next((f for f in formats if f.claims(config, generator)), formats[0])
     return Release(fmt, generator, discriminator, config_path, config)
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    """A release's ``config.json``, or ``config.yaml`` (Vocos), read as data."""
+    try:
+        config = yaml.safe_load(path.read_text()) if path.suffix in (".yaml", ".yml") else json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, yaml.YAMLError) as err:
+        raise ReleaseError(f"{path}: not readable {path.suffix[1:].upper()} ({err})") from err
+    if not isinstance(config, dict):
+        raise ReleaseError(f"{path}: expected a mapping of settings")
+    return config
 
 
 def _tensors(value: Any, path: Path, key: str) -> dict[str, torch.Tensor]:
@@ -143,9 +153,11 @@ def _require(content: Any, path: Path, required: tuple[str, ...]) -> None:
 
 def read_generator(release: Release) -> dict[str, torch.Tensor]:
     """The generator's state dict, under the reference's key names."""
-    content = load_file(release.generator)
-    _require(content, release.generator, ("generator",))
-    return _tensors(content["generator"], release.generator, "generator")
+    content, key = load_file(release.generator), release.format.generator_key
+    if key is None:  # the file is the state dict (Vocos's pytorch_model.bin)
+        return _tensors(content, release.generator, "state dict")
+    _require(content, release.generator, (key,))
+    return _tensors(content[key], release.generator, key)
 
 
 def second_set_kind(release: Release) -> str:
@@ -158,7 +170,7 @@ def read_discriminator(release: Release) -> dict[str, Any]:
     discriminator file (the optimizer entries as the reference saved them, or absent)."""
     if release.discriminator is None:
         raise ReleaseError(f"{release.generator.parent} holds no discriminator file for {release.generator.name} "
-                           f"(do_XXXXXXXX of the same step, or {', '.join(do for _, do in _fixed_files())}); "
+                           f"(do_XXXXXXXX of the same step, or {', '.join(do for _, do in _fixed_files() if do)}); "
                            "many releases ship the generator "
                            "only: set train.init_discriminator=false to train a fresh discriminator")
     kind = second_set_kind(release)

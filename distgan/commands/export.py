@@ -1,6 +1,6 @@
 """``distgan export SOURCE OUT``: a run's generator as plain fp32 weights (``--format distgan``, the
 default: ``distgan.inference.export``), or its checkpoint in HiFi-GAN's or BigVGAN's release format
-for their own code (``--format hifigan|bigvgan``: ``distgan.inference.export_release``)."""
+for their own code (``--format hifigan|bigvgan|vocos``: ``distgan.inference.export_release``)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ EXPORT_SUFFIX = ".safetensors"  # distgan.checkpoint.weights.EXPORT_SUFFIX (a te
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", type=Path, help="run directory (newest complete checkpoint) or checkpoint folder")
     parser.add_argument("out", type=Path, help="output .safetensors file (--format distgan) or folder (hifigan, "
-                                               "bigvgan)")
+                                               "bigvgan, vocos)")
     from distgan.families import release_format_names  # torch-free: the families' declared formats
 
     parser.add_argument("--format", choices=("distgan", *release_format_names()), default="distgan",
                         help="distgan: fp32 safetensors, weight norm folded; hifigan / bigvgan: the original "
-                             "code's checkpoint files and config.json (default: %(default)s)")
+                             "code's checkpoint files and config.json; vocos: config.yaml and pytorch_model.bin "
+                             "(default: %(default)s)")
     parser.add_argument("--discriminator", action="store_true",
                         help="hifigan / bigvgan: also write the discriminators (do_ file), with fresh optimizers")
     parser.add_argument("--optimizer", action="store_true",

@@ -139,6 +139,9 @@ class OptimizerConfig:
     # Exponential decay, applied once per ``lr_decay_every`` (HiFi-GAN: 0.999 per epoch).
     lr_decay: float = 0.999
     lr_decay_every: Literal["epoch", "step"] = "epoch"
+    # "cosine": after the warm-up, a half cosine from ``lr`` to 0 at ``train.max_steps`` instead of the
+    # exponential decay (transformers' get_cosine_schedule_with_warmup, as Vocos trains).
+    schedule: Literal["exponential", "cosine"] = "exponential"
     warmup_steps: int = 0
     # Max gradient norm; null means no clipping (HiFi-GAN does not clip).
     grad_clip: float | None = None

@@ -55,7 +55,7 @@ class FamilyParts:
       signature);
     - ``receptive_field(section)``: input frames ``(before, after)`` one output sample reads, for
       batched synthesis (mel generators only);
-    - ``front_end(audio)``: the module that turns a waveform ``[B, T]`` into what a mel generator
+    - ``front_end(section, audio)``: the module that turns a waveform ``[B, T]`` into what a mel generator
       takes, in training, validation and inference alike (None: distgan's log-mel,
       ``distgan.losses.mel.MelSpectrogram``, which HiFi-GAN and BigVGAN share);
     - ``reference``: hooks of the original code for the parity tests and ``bench step --baseline
@@ -67,7 +67,7 @@ class FamilyParts:
     objective: Callable[..., Any]
     validator: Callable[..., Any]
     receptive_field: Callable[[Any], tuple[int, int]] | None = None
-    front_end: Callable[[Any], Any] | None = None
+    front_end: Callable[[Any, Any], Any] | None = None
     reference: Any = None
 
 

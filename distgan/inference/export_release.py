@@ -1,4 +1,4 @@
-"""A run's checkpoint in its family's release format (``distgan export --format hifigan|bigvgan``).
+"""A run's checkpoint in its family's release format (``distgan export --format hifigan|bigvgan|vocos``).
 
 The generator keeps its weight norm, as the original releases do (their inference code removes it
 after loading), stored as the hook-based norm's ``weight_g`` / ``weight_v``
@@ -20,7 +20,6 @@ carry distgan's step count. ``epoch`` is the epoch the run was in.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,12 +30,11 @@ from torch import nn
 from distgan.checkpoint.format import ENGINES, Checkpoint, resolve_checkpoint
 from distgan.checkpoint.weights import checkpoint_config, ddp_engine_state, engine_state_dict
 from distgan.config import Config, OptimizerConfig
-from distgan.families import build_models, release_format_names
+from distgan.families import build_models, release_format, release_format_names
 from distgan.inference.release_formats import (
     discriminator_keys,
     discriminator_problems,
     generator_problem,
-    release_config,
     release_files,
 )
 from distgan.models.reference_weights import reference_state_dict
@@ -119,13 +117,13 @@ def export_release(source: str | Path, out: str | Path, fmt: str, discriminator:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     g_name, do_name = release_files(fmt, checkpoint.step)
-    torch.save({"generator": reference_state_dict(generator)}, out / g_name)
+    release = release_format(fmt)[1]
+    torch.save(release.generator_file(reference_state_dict(generator), cfg), out / g_name)
     written = [out / g_name]
     if discriminator:
         torch.save(_discriminator_file(fmt, cfg, checkpoint, generator, discriminators, optimizer), out / do_name)
         written.append(out / do_name)
         if not optimizer:
             report(f"{do_name}: optim_g and optim_d are fresh AdamW states (pass --optimizer for the run's)")
-    config = release_config(fmt, cfg, checkpoint.world_size)
-    (out / CONFIG_FILE).write_text(json.dumps(config, indent=4) + "\n")
-    return [*written, out / CONFIG_FILE]
+    (out / release.config_file).write_text(release.config_text(cfg, checkpoint.world_size))
+    return [*written, out / release.config_file]

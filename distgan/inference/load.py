@@ -19,7 +19,9 @@ from distgan.families import family_of, front_end, get_family
 
 
 class Vocoder(nn.Module):
-    """Mel ``[B, n_mels, frames]`` -> waveform ``[B, frames * hop]`` with the training-time mel."""
+    """Mel ``[B, n_mels, frames]`` -> waveform ``[B, frames * hop]`` with the training-time mel
+    (``[B, (frames - 1) * hop]`` for Vocos's ``center`` head: a clip of ``n * hop`` samples has
+    ``n + 1`` frames and comes back at its own length)."""
 
     def __init__(self, generator: nn.Module, audio: AudioConfig, generator_cfg: FamilyConfig) -> None:
         super().__init__()

@@ -3,7 +3,8 @@
 Inputs are wav files (copy-synthesis: their mel is computed with the model's own front end) or
 saved log-mel tensors, ``.npy`` or ``.pt``, shaped ``[n_mels, frames]`` or ``[1, n_mels, frames]``
 (what TTS acoustic models write). Inputs are sorted by length and batched; shorter ones in a
-batch are padded with the mel of silence and their output is cut back to ``frames * hop``. The
+batch are padded with the mel of silence and their output is cut back to ``frames * hop`` (less
+what the generator always gives short: one hop for Vocos's ``center`` head). The
 last frames of a padded input heard the padding, so they are computed again from the input's own
 end: every output is the one the input would get alone, whatever else is in its batch.
 A sample-rate or ``n_mels`` mismatch with the model is an error naming the file.
@@ -86,7 +87,7 @@ def read_input(path: Path, vocoder: Vocoder) -> Item:
 
 def synthesize(vocoder: Vocoder, items: list[Item], batch_size: int, device: torch.device,
                progress: bool = False) -> list[np.ndarray]:
-    """One waveform ``[frames * hop]`` per item, in the order given, computed in length-sorted
+    """One waveform ``[frames * hop]`` (less the generator's shortfall) per item, in the order given, computed in length-sorted
     batches (``progress``: a bar of batches on stderr)."""
     hop = vocoder.audio.hop_length
     # Mel frames either side of a frame that can change its output samples.
@@ -101,9 +102,11 @@ def synthesize(vocoder: Vocoder, items: list[Item], batch_size: int, device: tor
         for row, index in enumerate(batch):
             mels[row, :, : items[index].frames] = items[index].mel
         batch_waves = vocoder(mels.to(device)).float().cpu().numpy()
+        # What the generator gives short of frames * hop (Vocos with center padding: one hop).
+        short = frames * hop - batch_waves.shape[1]
         for row, index in enumerate(batch):
             item = items[index]
-            wave = batch_waves[row, : item.frames * hop].copy()
+            wave = batch_waves[row, : item.frames * hop - short].copy()
             if item.frames < frames:
                 # Only the last `context` frames can differ from a run on this item alone; redo
                 # them from its last 2 * context frames, far enough back to be exact themselves.

@@ -39,7 +39,6 @@ from distgan.checkpoint.format import (
     content_problem,
     open_checkpoint,
 )
-from distgan.checkpoint.release_config import release_differences
 from distgan.checkpoint.releases import (
     Release,
     ReleaseError,
@@ -153,7 +152,7 @@ def source_differences(source: InitSource, cfg: Config) -> list[str]:
     with_d = cfg.train.init_discriminator
     if source.release is not None:
         second = second_set_kind(source.release) if with_d else None
-        return release_differences(source.release.format, source.release.config, cfg, second)
+        return source.release.format.differences(source.release.config, cfg, second)
     if source.export is not None:
         audio, generator = _export_config(source.export)
         discriminator = None

@@ -23,12 +23,7 @@ from tqdm import tqdm
 
 from distgan import distributed
 from distgan.checkpoint.files import HASH_NAME
-from distgan.checkpoint.format import (
-    Checkpoint,
-    complete_checkpoints,
-    content_problem,
-    open_checkpoint,
-)
+from distgan.checkpoint.format import Checkpoint, complete_checkpoints, content_problem, open_checkpoint
 from distgan.config import Config, dump_config
 from distgan.data.stream import COUNTER_NAMES
 from distgan.families import build_models, family_of, front_end
@@ -362,8 +357,9 @@ class Trainer:
     def train_step(self, micro_batches: list[dict]) -> dict[str, torch.Tensor | float]:
         """One step on ``train.grad_accum`` batches at the scheduled learning rates (``step.py``)."""
         values: dict[str, torch.Tensor | float] = {}
+        train, step = self.cfg.train, self.state.step
         for engine, optim in ((self.g, self.cfg.optim.generator), (self.d, self.cfg.optim.discriminator)):
-            lr = learning_rate(optim, self.state.step, self.batches_per_epoch, self.cfg.train.grad_accum)
+            lr = learning_rate(optim, step, self.batches_per_epoch, train.grad_accum, train.max_steps)
             engine.set_lr(lr * self.state.lr_scale)
             values[f"lr/{engine.name[0]}"] = lr * self.state.lr_scale
         waves = [b["audio"].to(self.info.device, non_blocking=True) for b in micro_batches]

@@ -1,8 +1,8 @@
 """Every model family on the launch modes, through the same code path: two processes train, write
 a checkpoint, agree on their weights, and a new job resumes the checkpoint bit for bit.
 
-Parametrized over families and modes: a new family adds a row to ``FAMILIES`` (its recipe, and
-the environment that registers it where it is not built in) rather than a test of its own. The
+Parametrized over families and modes: a new family adds a row to ``FAMILIES`` (its recipe, the
+environment that registers it where it is not built in, and overrides) rather than a test of its own. The
 toy family lives in the test tree (``tests/families/toy``), so this also proves that a family
 defined outside ``distgan/`` trains under DDP and DeepSpeed ZeRO-2 without any file of distgan's
 knowing it.
@@ -16,12 +16,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from distgan.families import get_family
 from tests.families import toy
 from tests.train.helpers import REPO_ROOT, checkpoints, local_logs, rank_state, run_distgan
 
 TOY = {"DISTGAN_FAMILIES": "tests.families.toy", "PYTHONPATH": str(REPO_ROOT)}
-# family: (recipe, environment, its spec)
-FAMILIES = {"toy": (REPO_ROOT / "tests" / "families" / "toy" / "toy.yaml", TOY, toy.SPEC)}
+# family: (recipe, environment, its spec, overrides: log every step; vocos: half-length clips, for CI time)
+FAMILIES = {"toy": (REPO_ROOT / "tests" / "families" / "toy" / "toy.yaml", TOY, toy.SPEC, ()),
+            "vocos": (REPO_ROOT / "configs" / "vocos_tiny.yaml", {}, get_family("vocos"),
+                      ("log.every_steps=1", "data.segment_samples=4096"))}
 MODES = {"ddp": "accelerate:cpu_ddp.yaml", "zero2": "accelerate:cpu_zero2.yaml"}
 
 
@@ -34,9 +37,9 @@ def _train(config: Path, run: Path, mode: str, env: dict[str, str], *overrides: 
 @pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_family_trains_checkpoints_and_resumes_bit_for_bit(family: str, mode: str, tmp_path: Path) -> None:
-    config, env, spec = FAMILIES[family]
+    config, env, spec, overrides = FAMILIES[family]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    done = _train(config, straight, mode, env, "train.max_steps=3", "checkpoint.every_steps=2")
+    done = _train(config, straight, mode, env, "train.max_steps=3", "checkpoint.every_steps=2", *overrides)
     assert done.stdout.count(" of 2 (local rank") == 2, done.stdout
     assert [c.name for c in checkpoints(straight)] == ["step-00000002", "step-00000003"]
     saved = yaml.safe_load((checkpoints(straight)[-1] / "config.yaml").read_text())
@@ -45,7 +48,7 @@ def test_family_trains_checkpoints_and_resumes_bit_for_bit(family: str, mode: st
     assert rank_state(final, 0)["weights"] == rank_state(final, 1)["weights"]
 
     shutil.copytree(checkpoints(straight)[0], resumed / "checkpoints" / "step-00000002")
-    done = _train(config, resumed, mode, env, "train.max_steps=3", "checkpoint.every_steps=2")
+    done = _train(config, resumed, mode, env, "train.max_steps=3", "checkpoint.every_steps=2", *overrides)
     assert "resumed from" in done.stdout
     for rank in (0, 1):
         before = {row["step"]: row for row in local_logs(straight, rank)}

@@ -29,3 +29,21 @@ def test_with_gradient_accumulation_an_epoch_is_fewer_steps() -> None:
     assert learning_rate(optim, 4, batches_per_epoch=10, batches_per_step=2) == 1.0
     assert learning_rate(optim, 5, batches_per_epoch=10, batches_per_step=2) == 0.5
     assert learning_rate(optim, 10, batches_per_epoch=10, batches_per_step=2) == 0.25
+
+
+def test_cosine_schedule_is_transformers_cosine_with_warmup_after_its_warmup() -> None:
+    from torch import nn
+    from torch import optim as torch_optim
+    from transformers import get_cosine_schedule_with_warmup
+
+    optim = OptimizerConfig(lr=5e-4, schedule="cosine", warmup_steps=10)
+    opt = torch_optim.AdamW(nn.Linear(1, 1).parameters(), lr=5e-4)
+    reference = get_cosine_schedule_with_warmup(opt, num_warmup_steps=10, num_training_steps=100)
+    for step in range(100):
+        if step >= 10:  # distgan's warm-up is (step + 1) / warmup_steps, transformers' step / warmup_steps
+            assert learning_rate(optim, step, 1, max_steps=100) == pytest.approx(opt.param_groups[0]["lr"], rel=1e-9)
+        opt.step()
+        reference.step()
+    assert learning_rate(optim, 0, 1, max_steps=100) == pytest.approx(5e-4 / 10)
+    assert learning_rate(optim, 55, 1, max_steps=100) == pytest.approx(2.5e-4)
+    assert learning_rate(optim, 100, 1, max_steps=100) == 0.0

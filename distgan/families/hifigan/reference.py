@@ -49,6 +49,9 @@ class HiFiGANReference:
     """What differs between the original trainers: their checks, models, losses, mel, clipping."""
 
     cudnn_benchmark = True  # HiFi-GAN's train.py sets torch.backends.cudnn.benchmark
+    # The reference step's class (None: ``distgan.bench.reference_step.ReferenceStep``, the
+    # train.py that HiFi-GAN and BigVGAN share, with its fixed lsgan losses and weights).
+    step_class: Any = None
     steps_schedulers = False  # per epoch in HiFi-GAN's train.py, so outside a timed step
 
     def check(self, cfg: Config, need: Any) -> None:

@@ -13,10 +13,11 @@ BigVGAN's ``train.py`` is a fork of this one: ``distgan.families.bigvgan.release
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from distgan.checkpoint.release_config import Differences
+from distgan.checkpoint.release_config import Differences, release_differences
 
 if TYPE_CHECKING:
     from distgan.config import Config, DiscriminatorConfig
@@ -36,8 +37,11 @@ class HiFiGANRelease:
     name = "hifigan"
     label = "HiFi-GAN"
     family = "hifigan"  # the distgan family whose generator the files hold
-    # The release's own file names (generator, discriminator-and-optimizer), where it has them.
+    # The release's own file names (generator, discriminator-and-optimizer; "" where it ships no
+    # discriminator file), where it has them.
     fixed_files: tuple[str, str] | None = None
+    config_file = "config.json"  # the hyperparameters beside the weights
+    generator_key: str | None = "generator"  # the generator file's entry (None: the file is the state dict)
 
     def claims(self, config: dict[str, Any], generator: Path) -> bool:
         """Whether a folder's ``config.json`` (and generator file) are this format's rather than
@@ -101,6 +105,17 @@ class HiFiGANRelease:
             "sampling_rate": audio.sample_rate, "fmin": audio.fmin, "fmax": audio.fmax,
             "fmax_for_loss": audio.fmax_loss,
             "num_workers": cfg.data.num_workers, "dist_config": DIST_CONFIG}
+
+    def differences(self, config: dict[str, Any], cfg: Config, second_set: str | None) -> list[str]:
+        """Every setting in which the release's config and ``cfg`` differ (``release_differences``)."""
+        return release_differences(self, config, cfg, second_set)
+
+    def generator_file(self, state: dict[str, Any], cfg: Config) -> dict[str, Any]:
+        """What the generator file holds, given the generator's state dict under the reference's names."""
+        return {"generator": state}
+
+    def config_text(self, cfg: Config, world_size: int) -> str:
+        return json.dumps(self.config_json(cfg, world_size), indent=4) + "\n"
 
     def generator_differences(self, found: Differences) -> None:
         """The generator keys of a release's ``config.json`` against the config (beyond the family)."""
