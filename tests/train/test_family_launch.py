@@ -2,7 +2,8 @@
 a checkpoint, agree on their weights, and a new job resumes the checkpoint bit for bit.
 
 Parametrized over families and modes: a new family adds a row to ``FAMILIES`` (its recipe, the
-environment that registers it where it is not built in, and overrides) rather than a test of its own. The
+environment that registers it where it is not built in, overrides, and its launch modes) rather
+than a test of its own. The
 toy family lives in the test tree (``tests/families/toy``), so this also proves that a family
 defined outside ``distgan/`` trains under DDP and DeepSpeed ZeRO-2 without any file of distgan's
 knowing it.
@@ -21,11 +22,13 @@ from tests.families import toy
 from tests.train.helpers import REPO_ROOT, checkpoints, local_logs, rank_state, run_distgan
 
 TOY = {"DISTGAN_FAMILIES": "tests.families.toy", "PYTHONPATH": str(REPO_ROOT)}
-# family: (recipe, environment, its spec, overrides: log every step; vocos: half-length clips, for CI time)
-FAMILIES = {"toy": (REPO_ROOT / "tests" / "families" / "toy" / "toy.yaml", TOY, toy.SPEC, ()),
+# family: (recipe, environment, its spec, overrides: log every step; vocos: half-length clips, for CI
+# time; the launch modes it runs: the toy proves the mechanism, a real family every mode)
+FAMILIES = {"toy": (REPO_ROOT / "tests" / "families" / "toy" / "toy.yaml", TOY, toy.SPEC, (), ("ddp", "zero2")),
             "vocos": (REPO_ROOT / "configs" / "vocos_tiny.yaml", {}, get_family("vocos"),
-                      ("log.every_steps=1", "data.segment_samples=4096"))}
-MODES = {"ddp": "accelerate:cpu_ddp.yaml", "zero2": "accelerate:cpu_zero2.yaml"}
+                      ("log.every_steps=1", "data.segment_samples=4096"), ("ddp", "zero1", "zero2", "zero3"))}
+MODES = {"ddp": "accelerate:cpu_ddp.yaml", "zero1": "accelerate:cpu_zero1.yaml", "zero2": "accelerate:cpu_zero2.yaml",
+         "zero3": "accelerate:cpu_zero3.yaml"}
 
 
 def _train(config: Path, run: Path, mode: str, env: dict[str, str], *overrides: str):
@@ -34,10 +37,9 @@ def _train(config: Path, run: Path, mode: str, env: dict[str, str], *overrides: 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", list(MODES))
-@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize(("family", "mode"), [(family, mode) for family, row in FAMILIES.items() for mode in row[4]])
 def test_family_trains_checkpoints_and_resumes_bit_for_bit(family: str, mode: str, tmp_path: Path) -> None:
-    config, env, spec, overrides = FAMILIES[family]
+    config, env, spec, overrides, _ = FAMILIES[family]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     done = _train(config, straight, mode, env, "train.max_steps=3", "checkpoint.every_steps=2", *overrides)
     assert done.stdout.count(" of 2 (local rank") == 2, done.stdout
