@@ -10,7 +10,7 @@ Measurements in one process, on the same device, model, batch shape and precisio
   Accelerate, no logging, no checks) over batches already in memory, so it pays no data cost.
   It does the same arithmetic as distgan's step (real and generated audio through D in one
   batch in the D update; in the G update, D frozen, real audio without a graph and generated
-  audio with one, ``step.judge_generated``; the same AdamW kernel, ``perf.optimizer_impl``),
+  audio with one, ``families.objective.judge_generated``; the same AdamW kernel, ``perf.optimizer_impl``),
   so the ratio isolates the machinery.
 
 The ratio of the two is distgan's overhead; data wait counts against distgan.
@@ -40,10 +40,10 @@ import torch
 
 from distgan.config import Config
 from distgan.families import build_models, front_end
+from distgan.families.objective import judge_generated
 from distgan.losses import gan as losses
 from distgan.losses.mel_loss import build_mel_loss
 from distgan.train.engine import make_optimizer
-from distgan.train.step import judge_generated
 
 PHASES = ("data", "g_forward", "d_update", "g_update")
 

@@ -327,7 +327,7 @@ def config_from_yaml_text(text: str) -> Config:
 
 
 def iter_fields(cls: type = Config, prefix: str = "") -> typing.Iterator[tuple[str, Any, Any]]:
-    """Yield ``(dotted_name, type, default)`` for every leaf field; used for the README reference.
+    """Yield ``(dotted_name, type, default)`` for every leaf field; used for the config reference (docs/config.md).
     A family section yields the fields of every registered family (each once, at its first
     family's default)."""
     hints = _resolved_hints(cls)

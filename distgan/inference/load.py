@@ -15,7 +15,7 @@ from torch import nn
 from distgan.checkpoint.format import resolve_checkpoint
 from distgan.checkpoint.weights import EXPORT_SUFFIX, checkpoint_config, generator_state_dict, read_export
 from distgan.config import AudioConfig, Config, FamilyConfig
-from distgan.families import family_of, front_end, get_family
+from distgan.families import build_generator, front_end, get_family
 
 
 class Vocoder(nn.Module):
@@ -61,7 +61,7 @@ def load_checkpoint_generator(path: str | Path) -> tuple[nn.Module, Config, int]
     checkpoint = resolve_checkpoint(path)
     cfg = checkpoint_config(checkpoint)
     _mel_vocoder(cfg.model.generator, checkpoint.path)
-    generator = family_of(cfg).load_parts().build_generator(cfg.model.generator, cfg.audio)
+    generator = build_generator(cfg.model.generator, cfg.audio)
     generator.load_state_dict(generator_state_dict(checkpoint))
     return generator, cfg, checkpoint.step
 
@@ -77,7 +77,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Voco
     if path.suffix == EXPORT_SUFFIX:
         state, audio, generator_cfg = read_export(path)
         _mel_vocoder(generator_cfg, path)
-        generator = get_family(generator_cfg.family).load_parts().build_generator(generator_cfg, audio)
+        generator = build_generator(generator_cfg, audio)
         generator.remove_weight_norm()
         generator.load_state_dict(state)
     else:

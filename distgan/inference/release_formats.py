@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from distgan.config import Config, DiscriminatorConfig
-from distgan.families import release_format, release_format_names
+from distgan.families import get_family, release_format, release_format_names
 
 __all__ = ["discriminator_keys", "discriminator_problems", "formats", "generator_problem", "release_config",
            "release_files"]
@@ -38,7 +38,7 @@ def generator_problem(fmt: str, cfg: Config) -> str | None:
     spec, release = release_format(fmt)
     family = cfg.model.generator.family
     if family != spec.name:
-        own = [name for name in release_format_names() if release_format(name)[0].name == family]
+        own = list(get_family(family).release_formats)
         return (f"model.generator.family={family}: {release.label}'s code has no {family} generator"
                 + (f" (use --format {own[0]})" if own else ""))
     return release.generator_problem(cfg)

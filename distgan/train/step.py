@@ -36,7 +36,6 @@ import torch
 from distgan.config import Config
 from distgan.distributed import ProcessInfo
 from distgan.families import family_of
-from distgan.families.objective import judge_generated  # noqa: F401 (the step's frozen-D calls, re-exported)
 from distgan.train.engine import ModelEngine
 from distgan.train.skips import SkipGuard, Values
 

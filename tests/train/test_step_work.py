@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from distgan.config import OptimizerConfig, load_config
+from distgan.families.objective import judge_generated
 from distgan.models.build import build_discriminators
 from distgan.train.ddp_engine import DDPEngine
-from distgan.train.step import judge_generated
 from tests.train.helpers import TINY
 
 
