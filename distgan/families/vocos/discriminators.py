@@ -8,23 +8,21 @@ Where they differ from ``distgan.models``' shared sets (so they are Vocos's own,
 - MPD (``distgan.models.discriminators.PeriodDiscriminator`` has the same layers, weights and
   logits): vocos' feature maps leave out the first convolution's output (HiFi-GAN's include it),
   which changes the feature-matching loss.
-- MRD (``distgan.models.mrd``, UnivNet's as BigVGAN uses it, is a different module): vocos' works on
-  the complex STFT (real and imaginary parts as two channels, window ``w``, hop ``w / 4``) of the
-  clip with its DC offset removed and peak-normalised to 0.8, split into five frequency bands with
-  a convolution stack each, concatenated along frequency before one output convolution. UnivNet's
-  takes one magnitude spectrogram through one stack.
+- MRD: vocos' is descript-audio-codec's multi-band complex-STFT discriminator
+  (``distgan.models.multiband``, shared with the DAC family), set as vocos has it: centred STFT,
+  peak normalisation inside, no first-layer feature maps. (``distgan.models.mrd``, UnivNet's MRD
+  as BigVGAN uses it, is a different module: one magnitude spectrogram through one stack.)
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-import torchaudio
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-LRELU_SLOPE = 0.1
-MRD_BANDS = ((0.0, 0.1), (0.1, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.0))  # fractions of the bins
+from distgan.models.layers import LRELU_SLOPE
+from distgan.models.multiband import MultiBandSTFTDiscriminator
 
 
 class VocosPeriodDiscriminator(nn.Module):
@@ -56,44 +54,15 @@ class VocosPeriodDiscriminator(nn.Module):
         return torch.flatten(x, 1, -1), feats
 
 
-class VocosResolutionDiscriminator(nn.Module):
-    """``[B, 1, T]`` -> (logits ``[B, frames * bins']``, 21 feature maps) at one STFT window (vocos
-    keeps the logits ``[B, 1, frames, bins']``; the losses take their mean either way)."""
+class VocosResolutionDiscriminator(MultiBandSTFTDiscriminator):
+    """``[B, 1, T]`` -> (logits ``[B, frames * bins']``, 21 feature maps) at one STFT window: the
+    shared multi-band discriminator as Vocos sets it (centred STFT, its own peak normalisation,
+    no first-layer feature maps; vocos keeps the logits ``[B, 1, frames, bins']``, the losses take
+    their mean either way)."""
 
     def __init__(self, window_length: int, channels: int = 32, hop_factor: float = 0.25) -> None:
-        super().__init__()
-        self.spec_fn = torchaudio.transforms.Spectrogram(n_fft=window_length, hop_length=int(window_length * hop_factor),
-                                                         win_length=window_length, power=None)
-        bins = window_length // 2 + 1
-        self.bands = [(int(low * bins), int(high * bins)) for low, high in MRD_BANDS]
-
-        def stack() -> nn.ModuleList:
-            shapes = [(2, (3, 9), (1, 1), (1, 4))] + [(channels, (3, 9), (1, 2), (1, 4))] * 3 \
-                + [(channels, (3, 3), (1, 1), (1, 1))]
-            return nn.ModuleList(weight_norm(nn.Conv2d(c_in, channels, kernel, stride, padding=pad))
-                                 for c_in, kernel, stride, pad in shapes)
-
-        self.band_convs = nn.ModuleList(stack() for _ in self.bands)
-        self.conv_post = weight_norm(nn.Conv2d(channels, 1, (3, 3), (1, 1), padding=(1, 1)))
-
-    def spectrogram(self, wave: torch.Tensor) -> list[torch.Tensor]:
-        """``[B, T]`` -> per band ``[B, 2, frames, band bins]``."""
-        wave = wave - wave.mean(dim=-1, keepdim=True)
-        wave = 0.8 * wave / (wave.abs().max(dim=-1, keepdim=True)[0] + 1e-9)
-        spec = torch.view_as_real(self.spec_fn(wave)).permute(0, 3, 2, 1)  # [B, bins, frames, 2] -> [B, 2, frames, bins]
-        return [spec[..., low:high] for low, high in self.bands]
-
-    def forward(self, wave: torch.Tensor):
-        feats, outs = [], []
-        for band, stack in zip(self.spectrogram(wave.squeeze(1)), self.band_convs, strict=True):
-            for i, conv in enumerate(stack):
-                band = F.leaky_relu(conv(band), LRELU_SLOPE)
-                if i > 0:
-                    feats.append(band)
-            outs.append(band)
-        x = self.conv_post(torch.cat(outs, dim=-1))
-        feats.append(x)
-        return torch.flatten(x, 1, -1), feats
+        super().__init__(window_length, channels, hop_factor, match_stride=False, normalize=True,
+                         first_features=False)
 
 
 class VocosMultiPeriod(nn.Module):
