@@ -32,7 +32,7 @@ __all__ = ["DEFAULT_FAMILY", "OPTIONAL_SETTINGS", "VOCODER_SETTINGS", "FamilyPar
 
 DEFAULT_FAMILY = "hifigan"  # what a config without model.generator.family trains (HiFi-GAN V1's defaults)
 BUILT_IN = ("distgan.families.hifigan", "distgan.families.bigvgan", "distgan.families.wavegan",
-            "distgan.families.vocos")
+            "distgan.families.vocos", "distgan.families.dac")
 PLUGINS_ENV = "DISTGAN_FAMILIES"
 ENTRY_POINT_GROUP = "distgan.families"
 

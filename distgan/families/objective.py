@@ -7,6 +7,10 @@ warm-ups) and asks the family's objective (``FamilyParts.objective``) only for t
 - ``discriminator_terms(real_logits, fake_logits)``: ``({"d/...": term}, total)``;
 - ``generator_terms(wave, fake, frozen)``: ``({"g/...": term}, total)``; ``frozen`` is D's
   ``frozen`` context manager, or None while G trains without D (``train.mel_only_steps``).
+- optionally ``generated_audio(output)``: the audio D judges in G's output, for a generator
+  that returns more than audio (a codec: codes and VQ losses; ``generator_terms`` gets the whole
+  output); without it G's output is the audio. A tuple from ``generator_input`` is G's
+  positional arguments.
 
 Terms are keyed by the names the trainer logs (``logger.LOSS_KEYS``, plus the spec's
 ``extra_terms``), as descript-audio-codec keys its loss weights. ``AdversarialObjective`` holds the discriminator half every family here

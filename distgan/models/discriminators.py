@@ -50,12 +50,14 @@ class PeriodDiscriminator(nn.Module):
     ``period`` phases as its own 1-D signal with shared weights. ``channels`` are the outputs of the
     ``(5, 1)`` convolutions, all with stride 3 but the last; a ``(3, 1)`` convolution gives the logits.
     With HiFi-GAN's five channel widths (four stride-3 layers), ``N = ceil(ceil(T / p) / 81) * p``
-    (e.g. 102 for ``T = 8192, p = 2``).
+    (e.g. 102 for ``T = 8192, p = 2``). ``always_pad``: pad a whole period also when ``T`` is a
+    multiple of it, as DAC's MPD does (HiFi-GAN's pads only to the next multiple).
     """
 
-    def __init__(self, period: int, channels: list[int], use_spectral_norm: bool = False) -> None:
+    def __init__(self, period: int, channels: list[int], use_spectral_norm: bool = False,
+                 always_pad: bool = False) -> None:
         super().__init__()
-        self.period = period
+        self.period, self.always_pad = period, always_pad
         norm = spectral_norm if use_spectral_norm else weight_norm
         ins = [1, *channels[:-1]]
         strides = [3] * (len(channels) - 1) + [1]
@@ -67,7 +69,7 @@ class PeriodDiscriminator(nn.Module):
 
     def forward(self, wave: torch.Tensor) -> Output:
         batch, _, length = wave.shape
-        if length % self.period:
+        if length % self.period or self.always_pad:
             wave = F.pad(wave, (0, self.period - length % self.period), mode="reflect")
         return conv_stack(self.convs, self.conv_post, wave.view(batch, 1, -1, self.period))
 

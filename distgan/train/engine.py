@@ -93,7 +93,8 @@ class ModelEngine(ABC):
 
     def _forward(self, module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> Any:
         with self.autocast():
-            return module(*(x.to(self.input_dtype) for x in inputs))
+            # Only floating inputs take the model's dtype (a codec's codebook counts are integers).
+            return module(*(x.to(self.input_dtype) if x.is_floating_point() else x for x in inputs))
 
     @contextlib.contextmanager
     def frozen(self) -> Iterator[Forward]:

@@ -80,7 +80,7 @@ class GANStep:
         if train_d:
             share = train_g and len(waves) == 1
             with self.phase("g_forward"), torch.set_grad_enabled(share):
-                fakes = [self.g(x) for x in inputs]
+                fakes = [self.generate(x) for x in inputs]
             with self.phase("d_update"):
                 self.d_update(waves, fakes)
             shared_fakes = fakes if share else None
@@ -98,9 +98,19 @@ class GANStep:
                 values[f"loss_scale/{engine.name[0]}"] = scale
         return values, bool(skipped)
 
-    def generator_input(self, wave: torch.Tensor, step: int, micro_batch: int) -> torch.Tensor:
-        """G's input for the real batch ``wave`` (its log-mel, or noise of the same batch size)."""
+    def generator_input(self, wave: torch.Tensor, step: int, micro_batch: int):
+        """G's input for the real batch ``wave`` (its log-mel, noise of the same batch size, or a
+        codec's audio and codebook counts: a tuple is G's positional arguments)."""
         return self.objective.generator_input(wave, step, self.info.rank, micro_batch)
+
+    def generate(self, x):
+        """G's training forward on ``generator_input``'s output."""
+        return self.g(*x) if isinstance(x, tuple) else self.g(x)
+
+    def generated_audio(self, output):
+        """The audio D judges in G's output (a codec's output holds its codes and VQ losses too)."""
+        audio = getattr(self.objective, "generated_audio", None)
+        return output if audio is None else audio(output)
 
     def _discriminate(self, forward: Callable, real: torch.Tensor, fake: torch.Tensor):
         """The D update's call: D on real and (detached) generated audio; returns (real_logits,
@@ -138,7 +148,7 @@ class GANStep:
         """One discriminator update on real vs. generated (detached) audio; None if skipped."""
         sums: dict[str, torch.Tensor] = {}
         for i, (wave, fake) in enumerate(zip(waves, fakes, strict=True)):
-            real_logits, fake_logits, _, _ = self._discriminate(self.d, wave, fake.detach())
+            real_logits, fake_logits, _, _ = self._discriminate(self.d, wave, self.generated_audio(fake).detach())
             terms, total = self.objective.discriminator_terms(real_logits, fake_logits)
             loss = self.skips.guard(self.d, terms, total)
             if loss is None:
@@ -158,7 +168,7 @@ class GANStep:
         sums: dict[str, torch.Tensor] = {}
         frozen = self.d.frozen if adversarial else None
         for i, (wave, x) in enumerate(zip(waves, inputs, strict=True)):
-            fake = fakes[i] if fakes is not None else self.g(x)
+            fake = fakes[i] if fakes is not None else self.generate(x)
             terms, total = self.objective.generator_terms(wave, fake, frozen)
             loss = self.skips.guard(self.g, terms, total)
             if loss is None:
