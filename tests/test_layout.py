@@ -48,7 +48,8 @@ def test_inference_and_evaluation_import_no_training_code() -> None:
 
 
 # BigVGAN v2's CQT discriminator resamples with torchaudio and takes nnAudio's CQT, as NVIDIA's does.
-MODEL_EXTRA_IMPORTS = {"cqt.py": ("torchaudio", "nnAudio")}
+# multiband.py: torchaudio's Spectrogram, whose window Vocos's state dicts hold (spec_fn.window).
+MODEL_EXTRA_IMPORTS = {"cqt.py": ("torchaudio", "nnAudio"), "multiband.py": ("torchaudio",)}
 
 
 @pytest.mark.parametrize("path", sources(PACKAGE / "models"), ids=lambda p: p.relative_to(PACKAGE / "models").as_posix())

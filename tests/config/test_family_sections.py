@@ -32,7 +32,7 @@ def test_the_old_wavegan_key_is_read_with_a_message(capsys) -> None:
 
 def test_another_family_s_field_is_refused_by_name_and_its_default_dropped() -> None:
     with pytest.raises(ConfigError, match=r"model.generator.latent_dim only applies to model.generator.family: "
-                                          r"wavegan \(this generator is bigvgan\)"):
+                                          r"wavegan, dac \(this generator is bigvgan\)"):
         family_section({"family": "bigvgan", "latent_dim": 7})
     assert family_section({"family": "bigvgan", "latent_dim": 100}) == get_family("bigvgan").config()
     with pytest.raises(ConfigError, match=r"unknown config key 'model.generator.upsample_rate'; did you mean "
