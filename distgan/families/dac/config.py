@@ -53,6 +53,16 @@ class DACConfig(FamilyConfig):
         """Audio samples per code frame: the product of the encoder's strides."""
         return math.prod(self.encoder_rates)
 
+    def decoded_samples(self, samples: int) -> int:
+        """What the codec returns for ``samples`` input samples, before cropping to them: the clip is
+        right-padded to whole frames, and each transposed convolution (kernel ``2 s``, padding
+        ``ceil(s / 2)``) gives ``L s + s - 2 ceil(s / 2)``: ``L s`` for an even stride, one short for an
+        odd one (DAC's 24 and 16 kHz layouts: 8 short of whole frames)."""
+        length = math.ceil(samples / self.hop_length())
+        for stride in self.decoder_rates:
+            length = length * stride + stride - 2 * math.ceil(stride / 2)
+        return length
+
     def latent(self) -> int:
         return self.encoder_dim * 2 ** len(self.encoder_rates) if self.latent_dim is None else self.latent_dim
 
@@ -96,3 +106,16 @@ def check(cfg: Config) -> None:
     if segment < max(g.mrd_fft_sizes):
         raise ConfigError(f"data.segment_samples={segment} is shorter than the longest discriminator window "
                           f"{max(g.mrd_fft_sizes)} (model.generator.mrd_fft_sizes)")
+    if g.decoded_samples(segment) < segment:
+        # DAC's own conf/final/16khz.yml asks for this (6080 samples, 19 whole frames); its losses fail too.
+        # The residues modulo the codec's hop repeat within hop_length() steps of audio.hop_length.
+        step = cfg.audio.hop_length
+        longer = [n for n in range(segment + step, segment + step * g.hop_length() + 1, step)
+                  if g.decoded_samples(n) >= n]
+        raise ConfigError(f"data.segment_samples={segment}: the codec decodes it to {g.decoded_samples(segment)} "
+                          f"samples (an odd stride of model.generator.decoder_rates={g.decoder_rates} loses a sample, which "
+                          "the strides after it multiply), "
+                          "too few to compare with the clip; "
+                          + (f"the next length that decodes whole and is a multiple of audio.hop_length is {longer[0]}"
+                             if longer else "take a length that is not a whole number of frames "
+                             f"({g.hop_length()} samples) and an audio.hop_length that divides it"))
