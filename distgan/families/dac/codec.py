@@ -4,7 +4,12 @@ activations, the residual vector quantizer (``quantize.py``) and a transposed-co
 Shapes: audio ``[B, 1, T]`` -> encoder -> latents ``[B, latent_dim, T / hop]`` (``hop`` = the
 product of ``encoder_rates``) -> quantizer -> codes ``[B, n_codebooks, T / hop]`` and quantized
 latents -> decoder -> audio ``[B, 1, T]``. ``forward`` right-pads the clip to a multiple of the
-hop and crops the output back, as DAC does.
+hop and crops the output back, as DAC does. An odd decoder stride (DAC's 24 and 16 kHz layouts)
+gives one sample fewer than ``stride x`` its input, so a clip of whole frames decodes 8 samples
+short; DAC returns it short (and its losses then fail on the mismatch), distgan pads the tail
+with zeros to the clip's length (``fit``). Training segments that would decode short are refused
+by the config check (``DACConfig.decoded_samples``), so only inference and validation, which take
+whole clips, ever pad.
 
 The modules are laid out as DAC's (``encoder.block``, ``quantizer.quantizers``, ``decoder.model``,
 the same indices), so a DAC state dict maps key for key; only weight norm's leaves differ
@@ -104,6 +109,11 @@ class Decoder(nn.Module):
         return self.model(x)
 
 
+def fit(audio: torch.Tensor, length: int) -> torch.Tensor:
+    """``[..., T']`` cropped or zero-padded at the end to ``[..., length]``."""
+    return nn.functional.pad(audio, (0, max(0, length - audio.shape[-1])))[..., :length]
+
+
 class CodecOutput(NamedTuple):
     """What the codec's training forward returns; ``audio`` is what the discriminator judges."""
 
@@ -144,7 +154,7 @@ class DACCodec(nn.Module):
         or an int (the first that many codebooks), None for all."""
         length = audio.shape[-1]
         z, codes, latents, commitment, codebook = self.quantizer(self.encoder(self.pad(audio)), n_quantizers)
-        return CodecOutput(self.decoder(z)[..., :length], codes, latents, commitment, codebook)
+        return CodecOutput(fit(self.decoder(z), length), codes, latents, commitment, codebook)
 
     @torch.no_grad()
     def encode(self, audio: torch.Tensor, n_quantizers: int | None = None) -> torch.Tensor:
@@ -153,10 +163,10 @@ class DACCodec(nn.Module):
 
     @torch.no_grad()
     def decode(self, codes: torch.Tensor, length: int | None = None) -> torch.Tensor:
-        """Codes ``[B, K, frames]`` (the first ``K`` codebooks) -> audio ``[B, 1, frames * hop]``
-        (cropped to ``length`` samples if given)."""
+        """Codes ``[B, K, frames]`` (the first ``K`` codebooks) -> audio ``[B, 1, about frames * hop]``
+        (``length`` samples if given: cropped, or zero-padded after an odd stride)."""
         audio = self.decoder(self.quantizer.from_codes(codes))
-        return audio if length is None else audio[..., :length]
+        return audio if length is None else fit(audio, length)
 
     def remove_weight_norm(self) -> None:
         """Fold weight norm into plain weights (inference)."""
