@@ -53,12 +53,14 @@ def _field(cfg: Config, dotted: str) -> Any:
 
 
 def _is_torch_package(path: Path) -> bool:
-    """A ``torch.package`` archive: a zip whose records live under ``<name>/.data/`` (torch.save's
-    zip holds ``<name>/data.pkl``)."""
+    """A ``torch.package`` archive: a zip with ``<name>/.data/extern_modules`` and Python sources
+    (``torch.save``'s zip holds ``<name>/data.pkl`` instead)."""
     if not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as archive:
-        return any(name.split("/")[1:2] == [".data"] for name in archive.namelist())
+        names = archive.namelist()
+    return any(name.endswith("/.data/extern_modules") for name in names) \
+        and not any(name.endswith("/data.pkl") for name in names)
 
 
 class DACRelease:
