@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from distgan.commands.encode import bitrate_line, duplicate_stems
+
+if TYPE_CHECKING:
+    from distgan.inference.codec import Codec
+    from distgan.inference.codes import CodesInfo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                        "available, else cpu)")
 
 
-def _check(path: Path, info, codec, k: int) -> None:
+def _check(path: Path, info: CodesInfo, codec: Codec, k: int) -> None:
     for name in ("sample_rate", "hop_length", "codebook_size"):
         if getattr(info, name) != getattr(codec, name):
             raise ValueError(f"{path}: encoded with {name}={getattr(info, name)}, but the codec's is "
@@ -50,7 +55,7 @@ def main(args: argparse.Namespace) -> int:
     from distgan.inference.codes import read_codes
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    codecs: dict[Path, object] = {}
+    codecs: dict[Path, Codec] = {}
     jobs = []
     try:
         for path in args.inputs:

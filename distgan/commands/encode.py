@@ -5,6 +5,7 @@ or the first ``K`` (a lower bitrate). Prints the bitrate."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -25,7 +26,7 @@ def bitrate_line(codebooks: int, codebook_size: int, frame_rate: float, bits_per
             f"{bits_per_second / 1000:.2f} kbit/s")
 
 
-def duplicate_stems(inputs: list[Path], stem) -> str | None:
+def duplicate_stems(inputs: list[Path], stem: Callable[[Path], str]) -> str | None:
     """Two inputs that would write the same output, as a message (or None)."""
     seen: dict[str, Path] = {}
     for path in inputs:

@@ -83,10 +83,13 @@ class Codec(nn.Module):
 
 def _release_codec(path: Path) -> tuple[nn.Module, AudioConfig, FamilyConfig]:
     release = find_release(path)
-    model_config = getattr(release.format, "model_config", None) if release is not None else None
-    if model_config is None:
+    if release is None:
         raise ValueError(f"{path}: neither a distgan run directory, checkpoint folder or .safetensors export, nor a "
                          "codec's release file (DAC's .pth)")
+    model_config = getattr(release.format, "model_config", None)
+    if model_config is None:
+        raise ValueError(f"{path} is a {release.format.label} release: its generator is not a codec (distgan "
+                         "synthesize is its command)")
     audio, generator_cfg = model_config(release.config)
     generator = build_generator(generator_cfg, audio)
     load_reference_state_dict(generator, read_generator(release))
