@@ -21,7 +21,7 @@ from torch import nn
 from distgan.checkpoint.releases import find_release, read_generator
 from distgan.checkpoint.weights import EXPORT_SUFFIX, read_export
 from distgan.config import AudioConfig, FamilyConfig
-from distgan.families import build_generator
+from distgan.families import build_generator, get_family
 from distgan.inference.load import load_checkpoint_generator, require_offer
 from distgan.models.reference_weights import load_reference_state_dict
 
@@ -88,8 +88,9 @@ def _release_codec(path: Path) -> tuple[nn.Module, AudioConfig, FamilyConfig]:
                          "codec's release file (DAC's .pth)")
     model_config = getattr(release.format, "model_config", None)
     if model_config is None:
+        offers = get_family(release.family).offers
         raise ValueError(f"{path} is a {release.format.label} release: its generator is not a codec (distgan "
-                         "synthesize is its command)")
+                         f"{' / '.join(offers)} is its command)")
     audio, generator_cfg = model_config(release.config)
     generator = build_generator(generator_cfg, audio)
     load_reference_state_dict(generator, read_generator(release))
