@@ -1,7 +1,8 @@
 """distgan: distributed training of GAN vocoders.
 
-``distgan.load_generator(path)`` is the one entry point for using a trained model. It is looked up
-on first use (PEP 562), so ``import distgan`` and ``distgan --help`` stay free of torch.
+``distgan.load_generator(path)`` is the entry point for using a trained vocoder, and
+``distgan.load_codec(path)`` for a trained codec. They are looked up on first use (PEP 562), so
+``import distgan`` and ``distgan --help`` stay free of torch.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from distgan.inference.codec import load_codec
     from distgan.inference.load import load_generator
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "load_generator"]
+__all__ = ["__version__", "load_codec", "load_generator"]
 
 
 def __getattr__(name: str) -> Any:
@@ -20,4 +22,8 @@ def __getattr__(name: str) -> Any:
         from distgan.inference.load import load_generator
 
         return load_generator
+    if name == "load_codec":
+        from distgan.inference.codec import load_codec
+
+        return load_codec
     raise AttributeError(f"module 'distgan' has no attribute {name!r}")

@@ -10,7 +10,9 @@ holding anything else is refused before it runs.
 
 Which code wrote a folder, and what its files are named and hold, each family's release format
 says (``distgan/families/*/release.py``, found through the registry): the first format whose
-``claims`` accepts the folder's ``config.json``, else the first registered one (HiFi-GAN's).
+``claims`` accepts the folder's ``config.json``, else the first registered one (HiFi-GAN's). A
+format whose hyperparameters travel inside its weights file (DAC's ``.pth``: ``config_file`` None)
+finds that file itself (``own_file``) and reads them from it (``read_config``), before any of this.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ def _fixed_files() -> list[tuple[str, str]]:
 @dataclass
 class Release:
     """A reference checkpoint: its generator file, its discriminator/optimizer file (None when the
-    release ships none), and its ``config.json``, read."""
+    release ships none), and its ``config.json``, read (or the weights file and the hyperparameters
+    it holds, for DAC's)."""
 
     format: Any  # its ReleaseFormat (distgan/families/*/release.py)
     generator: Path
@@ -108,6 +111,10 @@ def find_release(path: Path) -> Release | None:
     Raises ``ReleaseError`` when the generator file or ``config.json`` is missing or unreadable.
     """
     path = Path(path)
+    for fmt in _formats():
+        own = fmt.own_file(path) if fmt.config_file is None and path.exists() else None
+        if own is not None:
+            return Release(fmt, own, None, own, fmt.read_config(own))
     pair = _pair_in_folder(path) if path.is_dir() else _pair_of_file(path) if path.is_file() else None
     if pair is None:
         return None

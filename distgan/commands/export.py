@@ -1,6 +1,7 @@
 """``distgan export SOURCE OUT``: a run's generator as plain fp32 weights (``--format distgan``, the
-default: ``distgan.inference.export``), or its checkpoint in HiFi-GAN's or BigVGAN's release format
-for their own code (``--format hifigan|bigvgan|vocos``: ``distgan.inference.export_release``)."""
+default: ``distgan.inference.export``), or its checkpoint in HiFi-GAN's, BigVGAN's, Vocos's or DAC's
+release format for their own code (``--format hifigan|bigvgan|vocos|dac``:
+``distgan.inference.export_release``)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ EXPORT_SUFFIX = ".safetensors"  # distgan.checkpoint.weights.EXPORT_SUFFIX (a te
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", type=Path, help="run directory (newest complete checkpoint) or checkpoint folder")
-    parser.add_argument("out", type=Path, help="output .safetensors file (--format distgan) or folder (hifigan, "
-                                               "bigvgan, vocos)")
+    parser.add_argument("out", type=Path, help="output .safetensors file (--format distgan), folder (hifigan, "
+                                               "bigvgan, vocos) or .pth file or folder (dac)")
     from distgan.families import release_format_names  # torch-free: the families' declared formats
 
     parser.add_argument("--format", choices=("distgan", *release_format_names()), default="distgan",
                         help="distgan: fp32 safetensors, weight norm folded; hifigan / bigvgan: the original "
-                             "code's checkpoint files and config.json; vocos: config.yaml and pytorch_model.bin "
-                             "(default: %(default)s)")
+                             "code's checkpoint files and config.json; vocos: config.yaml and pytorch_model.bin; "
+                             "dac: the .pth that dac.DAC.load reads (default: %(default)s)")
     parser.add_argument("--discriminator", action="store_true",
                         help="hifigan / bigvgan: also write the discriminators (do_ file), with fresh optimizers")
     parser.add_argument("--optimizer", action="store_true",
@@ -34,9 +35,16 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
         if args.out.suffix != EXPORT_SUFFIX:
             return f"output must end in {EXPORT_SUFFIX}, got {args.out}"
         return None
-    if args.out.suffix == EXPORT_SUFFIX or args.out.is_file():
+    if args.out.suffix == EXPORT_SUFFIX or (args.out.is_file() and args.out.suffix != _file_suffix(args.format)):
         return f"--format {args.format} writes a folder of files; {args.out} names a file"
     return None
+
+
+def _file_suffix(fmt: str) -> str | None:
+    """The suffix of a format that is one file (DAC's .pth), or None."""
+    from distgan.families import release_format
+
+    return getattr(release_format(fmt)[1], "file_suffix", None)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -17,7 +17,9 @@ from distgan.inference.load import load_checkpoint_generator
 
 
 def export_generator(source: str | Path, out: str | Path) -> Path:
-    generator, cfg, step = load_checkpoint_generator(source)
+    """``source``'s generator as ``out`` (and ``out.yaml``): a mel vocoder (``load_generator``) or a
+    codec (``load_codec``) reads it back."""
+    generator, cfg, step = load_checkpoint_generator(source, offers=("synthesize", "decode"))
     generator.remove_weight_norm()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,8 @@
-"""A run's checkpoint in its family's release format (``distgan export --format hifigan|bigvgan|vocos``).
+"""A run's checkpoint in its family's release format (``distgan export --format hifigan|bigvgan|vocos|dac``).
+
+``out`` is a folder of the format's files; a format that is one file (DAC's ``.pth``: its
+``file_suffix``) is written to ``out`` itself when ``out`` ends in that suffix. A format without a
+``config_file`` keeps its hyperparameters inside the generator file.
 
 The generator keeps its weight norm, as the original releases do (their inference code removes it
 after loading), stored as the hook-based norm's ``weight_g`` / ``weight_v``
@@ -115,15 +119,18 @@ def export_release(source: str | Path, out: str | Path, fmt: str, discriminator:
     generator, discriminators = build_models(cfg)
     generator.load_state_dict(engine_state_dict(checkpoint, ENGINES[0]))
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    g_name, do_name = release_files(fmt, checkpoint.step)
     release = release_format(fmt)[1]
-    torch.save(release.generator_file(reference_state_dict(generator), cfg), out / g_name)
-    written = [out / g_name]
+    g_name, do_name = release_files(fmt, checkpoint.step)
+    g_path = out if out.suffix and out.suffix == getattr(release, "file_suffix", None) else out / g_name
+    g_path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(release.generator_file(reference_state_dict(generator), cfg), g_path)
+    written = [g_path]
     if discriminator:
         torch.save(_discriminator_file(fmt, cfg, checkpoint, generator, discriminators, optimizer), out / do_name)
         written.append(out / do_name)
         if not optimizer:
             report(f"{do_name}: optim_g and optim_d are fresh AdamW states (pass --optimizer for the run's)")
+    if release.config_file is None:
+        return written
     (out / release.config_file).write_text(release.config_text(cfg, checkpoint.world_size))
     return [*written, out / release.config_file]

@@ -47,20 +47,28 @@ class Vocoder(nn.Module):
         return self(self.encode(wave))
 
 
+def require_offer(section: FamilyConfig, where: Path, offers: tuple[str, ...], not_this: str) -> None:
+    """Refuse a family whose spec offers none of ``offers`` (``FamilySpec.offers``), naming its own
+    commands; ``not_this`` says what its generator is not given (a mel spectrogram, ...)."""
+    spec = get_family(section.family)
+    if not set(offers) & set(spec.offers):
+        raise ValueError(f"{where} is a {spec.name} run: its generator turns {spec.generator_input} into audio, "
+                         f"{not_this} (distgan {' / '.join(spec.offers)} is its command)")
+
+
 def _mel_vocoder(section: FamilyConfig, where: Path) -> None:
     """Refuse a family whose generator does not turn mel spectrograms into audio."""
-    spec = get_family(section.family)
-    if "synthesize" not in spec.offers:
-        raise ValueError(f"{where} is a {spec.name} run: its generator turns {spec.generator_input} into audio, not "
-                         f"a mel spectrogram (distgan {' / '.join(spec.offers)} is its command)")
+    require_offer(section, where, ("synthesize",), "not a mel spectrogram")
 
 
-def load_checkpoint_generator(path: str | Path) -> tuple[nn.Module, Config, int]:
+def load_checkpoint_generator(path: str | Path, offers: tuple[str, ...] = ("synthesize",)
+                              ) -> tuple[nn.Module, Config, int]:
     """Generator (weight norm still in place), its config, and the step it was saved at, from a
-    run directory (its newest complete checkpoint) or a checkpoint folder."""
+    run directory (its newest complete checkpoint) or a checkpoint folder; refused unless its
+    family offers one of ``offers`` (a mel vocoder's ``synthesize`` by default)."""
     checkpoint = resolve_checkpoint(path)
     cfg = checkpoint_config(checkpoint)
-    _mel_vocoder(cfg.model.generator, checkpoint.path)
+    require_offer(cfg.model.generator, checkpoint.path, offers, f"not what distgan {' / '.join(offers)} reads")
     generator = build_generator(cfg.model.generator, cfg.audio)
     generator.load_state_dict(generator_state_dict(checkpoint))
     return generator, cfg, checkpoint.step
