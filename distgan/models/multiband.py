@@ -60,7 +60,9 @@ class MultiBandSTFTDiscriminator(nn.Module):
         if match_stride:
             if self.hop_length != window_length // 4:
                 raise ValueError(f"match_stride needs a hop of window_length / 4, got {self.hop_length}")
-            self.register_buffer("window", torch.hann_window(window_length), persistent=False)
+            # audiotools takes scipy's float64 window cast to float32, which float32 arithmetic misses by ~1 ulp.
+            self.register_buffer("window", torch.hann_window(window_length, dtype=torch.float64).float(),
+                                 persistent=False)
         else:
             self.spec_fn = torchaudio.transforms.Spectrogram(n_fft=window_length, hop_length=self.hop_length,
                                                              win_length=window_length, power=None)
