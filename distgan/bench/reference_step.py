@@ -24,7 +24,7 @@ What differs between the two originals (their fixed settings, models, losses, me
 clipping, schedulers, cuDNN autotuning) is each family's reference hooks
 (``distgan/families/{hifigan,bigvgan}/reference.py``, ``FamilyParts.reference``); a family
 without them has no reference step. A family whose original trains otherwise names its own step
-class (``step_class``: Vocos's, ``distgan/families/vocos/reference.py``).
+class (``step_class``: Vocos's and DAC's, ``distgan/families/{vocos,dac}/reference.py``).
 Where librosa or matplotlib is not installed (a bare GPU machine), ``reference_imports`` stands in
 for the little of them the originals import.
 
@@ -101,12 +101,14 @@ def build_models(cfg: Config) -> tuple[nn.Module, dict[str, nn.Module]]:
 
 def copy_weights_into(generator: nn.Module, discriminator: nn.Module, reference_g: nn.Module,
                       reference_d: dict[str, nn.Module]) -> None:
-    """Give distgan's models the original models' weights (``distgan.models.reference_weights``)."""
+    """Give distgan's models the original models' weights (``distgan.models.reference_weights``);
+    ``reference_d``'s keys name the attribute of distgan's D each set loads into, ``""`` the whole D
+    (an original with one discriminator module, DAC's)."""
     from distgan.models.reference_weights import load_reference_state_dict
 
     load_reference_state_dict(generator, reference_g.state_dict())
     for kind, module in reference_d.items():
-        load_reference_state_dict(getattr(discriminator, kind), module.state_dict())
+        load_reference_state_dict(getattr(discriminator, kind) if kind else discriminator, module.state_dict())
 
 
 class ReferenceStep:

@@ -39,10 +39,9 @@ from pathlib import Path
 import torch
 
 from distgan.config import Config
-from distgan.families import build_models, front_end
-from distgan.families.objective import judge_generated
-from distgan.losses import gan as losses
-from distgan.losses.mel_loss import build_mel_loss
+from distgan.distributed import ProcessInfo
+from distgan.families import build_models, family_of, front_end
+from distgan.losses.mel import MelSpectrogram
 from distgan.train.engine import make_optimizer
 
 PHASES = ("data", "g_forward", "d_update", "g_update")
@@ -98,42 +97,47 @@ def bench_distgan(cfg: Config, steps: int, warmup: int) -> dict[str, float]:
 
 def bench_plain(cfg: Config, steps: int, warmup: int, batches: list[torch.Tensor], device: torch.device
                 ) -> dict[str, float]:
-    """The same step written as a bare PyTorch loop."""
+    """The same step written as a bare PyTorch loop, with the family's objective's arithmetic
+    (G's input, the audio in G's output, D's and G's loss terms: ``families/objective.py``)."""
     torch.manual_seed(cfg.train.seed)
     generator, discriminator = (model.to(device) for model in build_models(cfg))
     og, od = (make_optimizer(m, o, cfg.perf.optimizer_impl)
               for m, o in ((generator, cfg.optim.generator), (discriminator, cfg.optim.discriminator)))
-    mel_input, mel_loss = front_end(cfg.model.generator, cfg.audio).to(device), build_mel_loss(cfg).to(device)
+    mel_input = front_end(cfg.model.generator, cfg.audio).to(device)
+    info = ProcessInfo(rank=0, world_size=1, local_rank=0, device=device, is_main=True)
+    objective = family_of(cfg).load_parts().objective(cfg, mel_input, MelSpectrogram.for_loss(cfg.audio).to(device),
+                                                      info)
+    audio_of = getattr(objective, "generated_audio", lambda output: output)
     dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.train.precision]
-    kind, w = cfg.loss.adversarial, cfg.loss
 
     def autocast():
         return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+    @contextlib.contextmanager
+    def frozen() -> Iterator[torch.nn.Module]:
+        discriminator.requires_grad_(False)
+        yield discriminator
+        discriminator.requires_grad_(True)
 
     times = []
     for i in range(warmup + steps):
         _sync(device)
         start = time.perf_counter()
         wave = batches[i % len(batches)].to(device, non_blocking=True)
-        real = wave.unsqueeze(1)
-        n = real.shape[0]
+        x = objective.generator_input(wave, i, 0, 0)
+        n = wave.shape[0]
         with autocast():
-            fake = generator(mel_input(wave))
-            logits, _ = discriminator(torch.cat([real, fake.detach()]))
-        d_real, d_fake = losses.discriminator_adversarial_loss([x[:n] for x in logits], [x[n:] for x in logits], kind)
+            output = generator(*x) if isinstance(x, tuple) else generator(x)
+            logits, _ = discriminator(torch.cat([wave.unsqueeze(1), audio_of(output).detach()]))
+        _, d_loss = objective.discriminator_terms([logit[:n] for logit in logits], [logit[n:] for logit in logits])
         od.zero_grad()
-        (d_real + d_fake).backward()
+        d_loss.backward()
         od.step()
-        discriminator.requires_grad_(False)
         with autocast():
-            fake_logits, real_feats, fake_feats = judge_generated(discriminator, wave, fake)
-        g_loss = (w.mel_weight * mel_loss(fake, wave)
-                  + w.adv_weight * losses.generator_adversarial_loss(fake_logits, kind)
-                  + w.fm_weight * losses.feature_matching_loss(real_feats, fake_feats))
+            _, g_loss = objective.generator_terms(wave, output, frozen)
         og.zero_grad()
         g_loss.backward()
         og.step()
-        discriminator.requires_grad_(True)
         _sync(device)
         if i >= warmup:
             times.append(time.perf_counter() - start)

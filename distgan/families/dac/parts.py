@@ -7,6 +7,7 @@ from distgan.families.dac.codec import DACCodec
 from distgan.families.dac.config import DACConfig
 from distgan.families.dac.discriminator import DACDiscriminator
 from distgan.families.dac.objective import CodecObjective
+from distgan.families.dac.reference import REFERENCE
 from distgan.families.spec import FamilyParts
 
 
@@ -31,4 +32,4 @@ def validator(*args, **kwargs):
 
 
 PARTS = FamilyParts(build_generator=build_generator, build_discriminator=build_discriminator,
-                    objective=CodecObjective, validator=validator)
+                    objective=CodecObjective, validator=validator, reference=REFERENCE)
