@@ -19,8 +19,8 @@ each rank it then sums the bytes of the tensors that are actually there, never a
 Bytes are counted once per storage byte (views into one flat buffer count as the union of their
 ranges), so a flat buffer and the parameters viewing it are not counted twice.
 
-**Activation checkpointing.** ``peak_step_memory`` runs one step in a fresh process per variant
-(``model.generator.activation_checkpointing`` off and on) with glibc's mmap threshold lowered, so
+**Activation checkpointing.** For a family that offers it (HiFi-GAN, BigVGAN), ``peak_step_memory``
+runs one step in a fresh process per variant (``model.generator.activation_checkpointing`` off and on) with glibc's mmap threshold lowered, so
 freed tensors go back to the OS and the resident set follows live tensors; after a warm-up step it
 resets the kernel's peak-RSS mark (``/proc/self/clear_refs``) and reports the peak of one step and
 how far it rose above the resident set before it. PyTorch keeps no allocator statistics on CPU.
@@ -213,7 +213,10 @@ def measure_modes(config: Path, overrides: list[str], modes: Iterable[str], out:
 
 
 def measure_peaks(config: Path, overrides: list[str], timeout: float = 1800) -> dict[bool, dict[str, float]]:
-    """``peak_step_memory`` without and with activation checkpointing, each in a fresh process."""
+    """``peak_step_memory`` without and with activation checkpointing, each in a fresh process;
+    empty for a family whose section has no such switch (DAC's codec): nothing to compare."""
+    if not hasattr(load_config(config, overrides).model.generator, "activation_checkpointing"):
+        return {}
     results = {}
     for checkpointing in (False, True):
         with _temporary_json() as path:

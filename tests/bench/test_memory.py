@@ -1,5 +1,6 @@
 """`distgan bench memory`: the bytes counted are the tensors there (ZeRO-2 on two ranks: whole
-parameters, half of everything else), and activation checkpointing lowers the step's peak."""
+parameters, half of everything else), for a vocoder and for the codec family, and activation
+checkpointing lowers the step's peak where a family offers it."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import torch
 
 from distgan.bench.memory import referenced_bytes
 from distgan.config import load_config
-from distgan.families import build_generator
+from distgan.families import build_generator, build_models
 from distgan.models.build import build_discriminators
 from tests.train.helpers import REPO_ROOT, run_distgan
 
 BIGVGAN_TINY = REPO_ROOT / "configs" / "bigvgan_tiny.yaml"
+DAC_TINY = REPO_ROOT / "configs" / "dac_tiny.yaml"
 
 
 def test_views_of_one_buffer_count_once() -> None:
@@ -34,7 +36,26 @@ def test_bench_memory_under_zero2_and_with_activation_checkpointing(tmp_path: Pa
     cfg = load_config(BIGVGAN_TINY)
     models = {"generator": build_generator(cfg.model.generator, cfg.audio),
               "discriminator": build_discriminators(cfg.model.discriminator, cfg.audio.sample_rate)}
-    for rank in measured["modes"]["zero2"]:
+    assert_zero2_halves(measured["modes"]["zero2"], models)
+    off, on = measured["peaks"]["False"], measured["peaks"]["True"]
+    assert 0 < on["step_rise_mib"] < off["step_rise_mib"]
+
+
+@pytest.mark.slow
+def test_bench_memory_measures_the_codec_and_skips_the_checkpointing_comparison_it_has_no_switch_for(
+        tmp_path: Path) -> None:
+    out = tmp_path / "memory.json"
+    done = run_distgan(["bench", "memory", "--config", str(DAC_TINY), "--modes", "zero2", "--segment", "4096",
+                        "--json", str(out)], timeout=300)
+    assert "zero2" in done.stdout and "activation checkpointing" not in done.stdout, done.stdout
+    measured = json.loads(out.read_text())
+    assert measured["peaks"] == {}
+    generator, discriminator = build_models(load_config(DAC_TINY))
+    assert_zero2_halves(measured["modes"]["zero2"], {"generator": generator, "discriminator": discriminator})
+
+
+def assert_zero2_halves(ranks: list[dict], models: dict[str, torch.nn.Module]) -> None:
+    for rank in ranks:
         for name, model in models.items():
             held, fp32_bytes = rank[name], 4 * sum(p.numel() for p in model.parameters())
             assert held["params"] == fp32_bytes  # ZeRO-2 keeps whole parameters
@@ -42,5 +63,3 @@ def test_bench_memory_under_zero2_and_with_activation_checkpointing(tmp_path: Pa
             # and AdamW's step counts aside).
             for key, whole in (("grads", fp32_bytes), ("master", fp32_bytes), ("moments", 2 * fp32_bytes)):
                 assert held[key] == pytest.approx(whole / 2, rel=0.01), (name, key)
-    off, on = measured["peaks"]["False"], measured["peaks"]["True"]
-    assert 0 < on["step_rise_mib"] < off["step_rise_mib"]
