@@ -5,18 +5,12 @@ codec through its objective."""
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 import torch
 
 from distgan.bench.step import bench_plain
 from distgan.config import load_config
-from distgan.families import build_models as build_distgan_models
-from distgan.families import front_end
-from distgan.losses.mel import MelSpectrogram
-from distgan.train.engine import build_engines
-from distgan.train.step import GANStep
+from tests.bench.reference_pair import steps_on_the_same_weights
 from tests.train.helpers import FAST, REPO_ROOT
 
 pytest.importorskip("dac", reason="the descript-audio-codec reference package is not installed")
@@ -31,20 +25,11 @@ SMALL_DAC = [*FAST, "data.batch_size=2", "data.segment_samples=2048", "model.gen
 
 
 def test_dac_train_loop_and_distgans_step_agree_on_the_first_step() -> None:
-    from distgan.bench.reference_step import build_models, copy_weights_into, reference_hooks
-
     cfg = load_config(DAC_TINY, SMALL_DAC)
-    torch.manual_seed(0)
-    generator, discriminator = build_distgan_models(cfg)
-    reference_g, reference_d = build_models(cfg)
-    copy_weights_into(generator, discriminator, reference_g, reference_d)
-    g, d, info = build_engines(cfg, generator, discriminator)
-    ours = GANStep(cfg, g, d, info, front_end(cfg.model.generator, cfg.audio), MelSpectrogram.for_loss(cfg.audio),
-                   lambda _: contextlib.nullcontext(), lambda _: None)
+    ours, reference = steps_on_the_same_weights(cfg)
     t = torch.arange(2048) / 16000
     noise = 0.05 * torch.randn(2, 2048, generator=torch.Generator().manual_seed(1))
     wave = 0.5 * torch.sin(2 * torch.pi * torch.tensor([[440.0], [300.0]]) * t) + noise
-    reference = reference_hooks(cfg).step_class(cfg, reference_g, reference_d, torch.device("cpu"))
     theirs = [reference(reference.prepare(wave)) for _ in range(2)]
     values = [ours([wave], step)[0] for step in range(2)]
     # D's loss before any update, and G's mel loss of the same reconstruction.
