@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, required=True, help="recipe to time, e.g. configs/hifigan_v1.yaml")
     parser.add_argument("--baseline", choices=["plain", "reference"], default="plain",
                         help="plain: the same step in a bare PyTorch loop (distgan's overhead); reference: the "
-                             "original HiFi-GAN / BigVGAN code's step, by the config's family (default: %(default)s)")
+                             "original code's step for the config's family (HiFi-GAN, BigVGAN, Vocos, DAC) (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=20,
                         help="measured steps (plain: median; reference: per round, minimum over all)")
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured steps first (default: %(default)s)")
