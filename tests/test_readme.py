@@ -44,7 +44,8 @@ def test_ci_runs_the_readme_install_and_test_commands() -> None:
 
 def test_the_readme_starts_short_and_its_links_resolve() -> None:
     # The install, the demo and the tests come first; the reference lives in docs/.
-    assert README.count("\n") < 120
+    # Short: what it is, install, demo, tests, what it trains and how, the families' tables, links.
+    assert README.count("\n") < 170
     assert README.index("git clone") < README.index("download.pytorch.org/whl/cpu") < README.index("-c .ci/constraints.txt -e .")
     assert README.index("distgan demo") < README.index("python -m pytest")
     for page in ("README.md", *(f"docs/{p.name}" for p in (REPO_ROOT / "docs").glob("*.md"))):
