@@ -20,7 +20,7 @@ import functools
 import importlib
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import ModuleType
 
 import numpy as np
@@ -74,10 +74,13 @@ def _require(module: str) -> ModuleType:
         raise MetricUnavailable(f"{module} not installed ({err})") from err
 
 
-def available_metrics() -> dict[str, str | None]:
-    """Metric name -> None if it can be computed here, else the reason, for the evaluate table."""
+def available_metrics(names: Iterable[str] = METRICS) -> dict[str, str | None]:
+    """Metric name -> None if it can be computed here, else the reason, for the evaluate table.
+
+    Only ``names`` are checked (each check imports its package: pystoi and librosa take about a
+    second, which a training run asking for ``mrstft`` alone should not pay at every start)."""
     reasons: dict[str, str | None] = {}
-    for name in METRICS:
+    for name in names:
         try:
             _require(_REQUIRED_MODULE[name])
             reasons[name] = None

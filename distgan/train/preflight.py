@@ -19,16 +19,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from distgan.checkpoint.format import CONFIG, complete_checkpoints
 from distgan.config import Config, ConfigError, config_from_yaml_text, to_dict
 from distgan.data.format import SILENCE_PEAK
 from distgan.data.holdout import Holdout
 from distgan.data.shards import ShardSet, resolve_shards
-from distgan.data.stream.plan import EpochPlan
-from distgan.data.stream.probe import check_usable
-from distgan.data.stream.skips import NoUsableAudio
-from distgan.train.engine import deepspeed_launch
-from distgan.train.init_from import check_init_from
+
+# Everything that imports torch (checkpoints, the data stream, the engines, init_from) is imported
+# where a check needs it: a mistake in the config or its paths is then reported in a fraction of a
+# second, without the second or two that loading torch takes.
 
 # Settings a checkpoint's weights are bound to.
 SHAPE_SECTIONS = ("model", "audio")
@@ -40,14 +38,23 @@ def check_run(cfg: Config, run_dir: Path) -> None:
         raise ConfigError(f"--run-dir {run_dir} is a file, not a folder")
     check_writable(run_dir)
     check_checkpoint_config(cfg, run_dir)
-    check_init_from(cfg, run_dir)
-    if cfg.perf.compile and deepspeed_launch(cfg):
+    if cfg.train.init_from:
+        from distgan.train.init_from import check_init_from
+
+        check_init_from(cfg, run_dir)
+    if cfg.perf.compile and _deepspeed_launch(cfg):
         raise ConfigError("perf.compile: compiling under DeepSpeed is not supported; use DDP or set it false")
     if cfg.data.shards:
         check_training_data(cfg, check_rate(_resolve(cfg, cfg.data.shards, "train", "data.shards"), cfg,
                                             "the training shards"))
     if cfg.data.val_shards:
         check_rate(_resolve(cfg, cfg.data.val_shards, "val", "data.val_shards"), cfg, "the validation shards")
+
+
+def _deepspeed_launch(cfg: Config) -> bool:
+    from distgan.train.engine import deepspeed_launch
+
+    return deepspeed_launch(cfg)
 
 
 def check_writable(run_dir: Path) -> None:
@@ -70,6 +77,10 @@ def _resolve(cfg: Config, spec: str, split: str, key: str) -> ShardSet:
 def check_training_data(cfg: Config, shards: ShardSet) -> None:
     """Enough samples for every rank's batches (when counted), and a usable clip among the first
     ones (local shards: a ``pipe:`` command runs only once the trainer has announced it)."""
+    from distgan.data.stream.plan import EpochPlan
+    from distgan.data.stream.probe import check_usable
+    from distgan.data.stream.skips import NoUsableAudio
+
     holdout = Holdout(cfg.data.val_fraction, held_out=False) if cfg.data.val_fraction > 0 else None
     shards = shards.select(holdout)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -105,6 +116,10 @@ def _flat(section: Any, prefix: str) -> dict[str, Any]:
 def check_checkpoint_config(cfg: Config, run_dir: Path) -> None:
     """The newest checkpoint's model and audio settings equal ``cfg``'s, or ``ConfigError`` naming
     every key that differs."""
+    if not run_dir.is_dir():  # a new run directory holds no checkpoint
+        return
+    from distgan.checkpoint.format import CONFIG, complete_checkpoints
+
     checkpoint = next(complete_checkpoints(run_dir, report=lambda _: None), None)
     if checkpoint is None or not (checkpoint.path / CONFIG).is_file():
         return

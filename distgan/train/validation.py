@@ -28,8 +28,8 @@ def scored_metrics(names: list[str], scores: bool) -> tuple[str, ...]:
     """
     if not scores:
         return ()
-    reasons = available_metrics()
     wanted = [name for name in dict.fromkeys(names) if name != "mel_l1"]
+    reasons = available_metrics(wanted)
     for name in wanted:
         if reasons[name]:
             print(f"[distgan] validation metric {name} is skipped: {reasons[name]}", flush=True)

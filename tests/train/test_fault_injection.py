@@ -33,7 +33,9 @@ SEED = 20240611
 KILLS = 8  # at least; more (up to MAX_KILLS) until PARTIAL_KILLS of them hit a checkpoint write
 PARTIAL_KILLS = 2
 MAX_KILLS = 16
-TOTAL_STEPS = 50
+# Each seeded kill takes the killed run about one step further (8 kills, the usual: ~7 steps; 16,
+# the most: under 25), so 32 leaves room for all of them, and the resumed run ends in epoch 2.
+TOTAL_STEPS = 32
 # A checkpoint at every step, so that most moments are close to one; 2 ranks x batch 2 over the
 # synthetic corpus's 44 clips is 11 steps an epoch: the kills land in several epochs.
 SETTINGS = [f"train.max_steps={TOTAL_STEPS}", "checkpoint.every_steps=1", "checkpoint.keep_last=2"]

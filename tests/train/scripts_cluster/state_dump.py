@@ -5,7 +5,8 @@ Started like ``python -m distgan`` (directly or under a launcher), with ``STATE_
 folder. Rank 0 writes ``{restored,saved}-step-N-ranks-W.pt``: per model and parameter the fp32
 master weight and Adam's two moments, gathered whole from every rank (DeepSpeed's
 ``safe_get_full_*``, collectives that every rank joins), the buffers, and the optimizer's step
-counts.
+counts. With ``FROZEN_CHECK`` naming a folder as well, the run then checks that each half of the
+GAN step updates only its own model (``frozen_check.py``), after its last checkpoint.
 """
 
 from __future__ import annotations
@@ -62,6 +63,17 @@ def install() -> None:
         return path
 
     Trainer._restore, Trainer.save_checkpoint = dumping_restore, dumping_save
+    if os.environ.get("FROZEN_CHECK"):
+        from frozen_check import check  # beside this script
+
+        fit = Trainer.fit
+
+        def fit_then_check(trainer: Trainer):
+            result = fit(trainer)
+            check(trainer, os.environ["FROZEN_CHECK"])
+            return result
+
+        Trainer.fit = fit_then_check
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
-"""Launched under each launch mode: does a D update leave G alone, and a G update leave D alone?
+"""Does a D update leave G alone, and a G update leave D alone, under each launch mode?
 
-Runs the two halves of the GAN step (``GANStep.d_update``, ``g_update``) by hand for two steps and compares each model's full
-parameters (gathered under ZeRO-3) before and after each half. Spectral-norm buffers are not
-weights (the power iteration updates them on every training-mode forward), so only parameters
-count. Writes ``OUT/frozen-rank-N.json``.
+Runs the two halves of the GAN step (``GANStep.d_update``, ``g_update``) by hand for two steps and
+compares each model's full parameters (gathered under ZeRO-3) before and after each half.
+Spectral-norm buffers are not weights (the power iteration updates them on every training-mode
+forward), so only parameters count. Writes ``OUT/frozen-rank-N.json``.
 
-    accelerate launch --config_file launch/cpu_zero2.yaml tests/train/scripts/frozen_check.py RUN OUT [KEY=VALUE ...]
+``state_dump.py`` runs it after its training (``FROZEN_CHECK=OUT``), in the same processes, so the
+tests of tests/train/test_deepspeed.py need no launch of their own for it; standalone, on a new
+trainer::
+
+    accelerate launch --config_file launch/cpu_zero2.yaml tests/train/scripts_cluster/frozen_check.py RUN OUT [KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return all(torch.equal(a[name], b[name]) for name in a)
 
 
-def main(run_dir: str, out: str, overrides: list[str]) -> None:
-    trainer = Trainer(load_config(TINY, overrides), Path(run_dir))
+def check(trainer: Trainer, out: str | Path) -> None:
+    """Two steps of the halves by hand on ``trainer``'s next batches; the report per rank in ``out``."""
     batches = trainer._batches()
     steps = []
     for _ in range(2):
@@ -55,6 +59,6 @@ def main(run_dir: str, out: str, overrides: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3:])
+    check(Trainer(load_config(TINY, sys.argv[3:]), Path(sys.argv[1])), sys.argv[2])
     sys.stdout.flush()
     os._exit(0)  # as distgan's CLI does: no interpreter finalization under gloo (see distgan/cli.py)
