@@ -91,9 +91,7 @@ class Validator:
         errors = []
         for i, (clip, fake) in enumerate(zip(self.clips, fakes, strict=True)):
             real = clip["audio"]
-            real_mel = self.mel_loss(real.unsqueeze(0).to(self.info.device))[0].cpu()
-            fake_mel = self.mel_loss(fake.unsqueeze(0).to(self.info.device))[0].cpu()
-            errors.append(float((real_mel - fake_mel).abs().mean()))
+            errors.append(self.mel_l1(real, fake))
             tag = f"val/{i}_{clip['key']}"
             if not self._wrote_real:
                 logger.audio(f"{tag}/real", real, step, sample_rate)
@@ -105,6 +103,12 @@ class Validator:
         values.update(self.quality(fakes))
         logger.scalars(step, values)
         return values
+
+    def mel_l1(self, real: torch.Tensor, fake: torch.Tensor) -> float:
+        """Mean absolute log-mel difference of two waveforms ``[T]``."""
+        real_mel = self.mel_loss(real.unsqueeze(0).to(self.info.device))[0].cpu()
+        fake_mel = self.mel_loss(fake.unsqueeze(0).to(self.info.device))[0].cpu()
+        return float((real_mel - fake_mel).abs().mean())
 
     def quality(self, fakes: list[torch.Tensor]) -> dict[str, float]:
         """``val/<metric>``: the mean over the clips where the metric is defined."""

@@ -10,7 +10,7 @@ import torch
 
 from distgan.config import Config, ConfigError, load_config
 from distgan.families import build_models, family_of
-from distgan.families.dac.config import bitrate
+from distgan.inference.codec import bitrate
 from tests.train.helpers import REPO_ROOT
 
 CONFIGS = REPO_ROOT / "configs"

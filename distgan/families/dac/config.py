@@ -67,11 +67,6 @@ class DACConfig(FamilyConfig):
         return self.encoder_dim * 2 ** len(self.encoder_rates) if self.latent_dim is None else self.latent_dim
 
 
-def bitrate(n_codebooks: int, codebook_size: int, frame_rate: float) -> float:
-    """Bits per second: codebooks x log2(codebook size) x frames per second."""
-    return n_codebooks * math.log2(codebook_size) * frame_rate
-
-
 def check(cfg: Config) -> None:
     g = cfg.model.generator
     if min(g.encoder_dim, g.decoder_dim, g.n_codebooks, g.codebook_dim) < 1 or g.codebook_size < 2:

@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from distgan.families.dac.config import bitrate
+from distgan.inference.codec import bitrate
 from distgan.train.engine import ModelEngine
 from distgan.train.validation import Validator
 
@@ -60,10 +60,6 @@ class CodecValidator(Validator):
                 self.reduced[k].append(generator(wave, torch.full((1,), k, device=wave.device)).audio.float().reshape(-1).cpu())
         return out
 
-    def _mel_l1(self, real: torch.Tensor, fake: torch.Tensor) -> float:
-        device = self.info.device
-        return float((self.mel_loss(real.unsqueeze(0).to(device)) - self.mel_loss(fake.unsqueeze(0).to(device))).abs().mean())
-
     def quality(self, fakes: list[torch.Tensor]) -> dict[str, float]:
         g = self.cfg.model.generator
         reals = [clip["audio"] for clip in self.clips]
@@ -72,7 +68,7 @@ class CodecValidator(Validator):
         values["val/si_sdr"] = sum(map(si_sdr, reals, fakes)) / len(reals)
         values["val/kbps"] = bitrate(g.n_codebooks, g.codebook_size, frame_rate) / 1000
         for k, decoded in self.reduced.items():
-            values[f"val/mel_l1@{k}q"] = sum(map(self._mel_l1, reals, decoded)) / len(reals)
+            values[f"val/mel_l1@{k}q"] = sum(map(self.mel_l1, reals, decoded)) / len(reals)
             values[f"val/si_sdr@{k}q"] = sum(map(si_sdr, reals, decoded)) / len(reals)
             values[f"val/kbps@{k}q"] = bitrate(k, g.codebook_size, frame_rate) / 1000
         codes = torch.cat(self.codes, dim=-1)  # [n_codebooks, all frames]
