@@ -2,7 +2,7 @@
 
 ``model.generator.family`` names the family (the key of the recipes and checkpoints written
 before families were declared; it reads as "the generator's family" and keeps every file valid).
-Built in: ``hifigan``, ``bigvgan``, ``wavegan``, ``vocos`` (one folder each beside this file). More come from
+Built in: ``hifigan``, ``bigvgan``, ``wavegan``, ``vocos``, ``dac``, ``encodec`` (one folder each beside this file). More come from
 
 - the environment: ``DISTGAN_FAMILIES=pkg.module,other.module`` (each module's ``SPEC``), read
   in every process, so ranks started by ``torchrun`` or ``accelerate launch`` see them too;
@@ -32,7 +32,7 @@ __all__ = ["DEFAULT_FAMILY", "OPTIONAL_SETTINGS", "VOCODER_SETTINGS", "FamilyPar
 
 DEFAULT_FAMILY = "hifigan"  # what a config without model.generator.family trains (HiFi-GAN V1's defaults)
 BUILT_IN = ("distgan.families.hifigan", "distgan.families.bigvgan", "distgan.families.wavegan",
-            "distgan.families.vocos", "distgan.families.dac")
+            "distgan.families.vocos", "distgan.families.dac", "distgan.families.encodec")
 PLUGINS_ENV = "DISTGAN_FAMILIES"
 ENTRY_POINT_GROUP = "distgan.families"
 

@@ -44,11 +44,17 @@ def codebook_usage(codes: torch.Tensor, codebook_size: int) -> tuple[float, floa
 
 
 class CodecValidator(Validator):
+    def counts(self) -> tuple[int, list[int]]:
+        """(the codec's codebooks, the reduced counts validation also decodes with): the section's
+        ``n_codebooks`` and ``val_codebooks`` (a codec family whose section names them otherwise
+        overrides this)."""
+        g = self.cfg.model.generator
+        return g.n_codebooks, list(dict.fromkeys(g.val_codebooks))
+
     @torch.no_grad()
     def generate(self, generator: ModelEngine) -> list[torch.Tensor]:
         """Decoded waveforms ``[T]`` with every codebook; the reduced counts' and the codes are kept."""
-        counts = list(dict.fromkeys(self.cfg.model.generator.val_codebooks))
-        self.reduced: dict[int, list[torch.Tensor]] = {k: [] for k in counts}
+        self.reduced: dict[int, list[torch.Tensor]] = {k: [] for k in self.counts()[1]}
         self.codes: list[torch.Tensor] = []
         out = []
         for clip in self.clips:
@@ -56,7 +62,7 @@ class CodecValidator(Validator):
             full = generator(wave)
             out.append(full.audio.float().reshape(-1).cpu())
             self.codes.append(full.codes[0].cpu())
-            for k in counts:
+            for k in self.reduced:
                 self.reduced[k].append(generator(wave, torch.full((1,), k, device=wave.device)).audio.float().reshape(-1).cpu())
         return out
 
@@ -66,7 +72,7 @@ class CodecValidator(Validator):
         frame_rate = self.cfg.audio.sample_rate / g.hop_length()
         values = dict(super().quality(fakes))
         values["val/si_sdr"] = sum(map(si_sdr, reals, fakes)) / len(reals)
-        values["val/kbps"] = bitrate(g.n_codebooks, g.codebook_size, frame_rate) / 1000
+        values["val/kbps"] = bitrate(self.counts()[0], g.codebook_size, frame_rate) / 1000
         for k, decoded in self.reduced.items():
             values[f"val/mel_l1@{k}q"] = sum(map(self.mel_l1, reals, decoded)) / len(reals)
             values[f"val/si_sdr@{k}q"] = sum(map(si_sdr, reals, decoded)) / len(reals)
