@@ -28,8 +28,8 @@ Where it differs, and why:
   the buffers stay fp32 (``keeps_fp32_buffers``, which ``distgan.train.deepspeed_engine`` honours).
 
 Ranks: the codebook never touches ``torch.distributed``; it hands its statistics to a
-``StatisticsReducer`` (by default this process alone; ``distgan.train.codebook_sync`` attaches one
-over the process group). Per layer and training step that is one all-reduce of one fp32 vector
+``StatisticsReducer`` (by default this process alone; over several ranks the engine builder attaches
+one over the process group, ``distgan.train.codebook_sync``). Per layer and training step that is one all-reduce of one fp32 vector
 ``[counts K | sums K*D | restart picks K*D | vectors per rank W]``: every rank gets the same sums
 and applies the same update, so the codebooks stay bit-identical and equal those of one process
 on the concatenated batch (to fp32 summation). A restart pick is a global index into that batch,
