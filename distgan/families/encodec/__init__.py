@@ -8,8 +8,10 @@ discriminator.
 - ``codec.py``: the codec module, bandwidths and codebook counts (``encode``/``decode`` for inference);
 - ``frequency.py``, ``objective.py``: the paper's losses, one bandwidth drawn per step for every rank;
 - ``validation.py``: DAC's codec validator at every target bandwidth, in eval mode;
-- ``parts.py``: what training builds (D: ``model.discriminator``, kind ``msstftd``);
-- ``release.py``: an ``encodec`` state dict (``EncodecModel.state_dict()``) into the codec.
+- ``parts.py``: what training builds (D: ``model.discriminator``, kind ``msstftd``).
+
+The codec's state-dict keys are ``encodec``'s (``EncodecModel.state_dict()`` loads as it is with
+the ``ema`` quantizer, which adds a ``steps`` buffer per codebook; ``tests/models/test_encodec_parity.py``).
 """
 
 from distgan.families.encodec.config import EncodecConfig, check

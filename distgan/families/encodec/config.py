@@ -8,7 +8,7 @@ codebooks of 1024 entries (the highest target, 24 kbps, at 0.75 kbps each) train
 12 and 24 kbps. The loss weights are the paper's (section 3.4): ``loss.mel_weight`` (lambda_f 1),
 ``loss.adv_weight`` (lambda_g 3) and ``loss.fm_weight`` (lambda_feat 3) are the shared ones,
 ``time_weight`` (lambda_t 0.1) and ``commitment_weight`` (lambda_w 1) are here. The frequency
-loss's 64 mel bands at windows 2^5 .. 2^11 are here too (``objective.py``).
+loss's 64 mel bands at windows 2^6 .. 2^10 (audiocraft's) are here too (``frequency.py``).
 """
 
 from __future__ import annotations
@@ -57,9 +57,11 @@ class EncodecConfig(FamilyConfig):
     # The paper's lambda_t (time-domain L1) and lambda_w (commitment).
     time_weight: float = 0.1
     commitment_weight: float = 1.0
-    # The frequency loss: L1 + L2 between 64-band mels at each window (hop a quarter of it).
+    # The frequency loss (frequency.py): L1 on power mels + L2 on their logs at each window (hop a quarter of it).
     freq_n_mels: int = 64
-    freq_windows: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 512, 1024, 2048])
+    freq_windows: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024])
+    freq_fmin: float = 64.0
+    freq_floor: float = 1.0e-5
 
     def hop_length(self) -> int:
         """Audio samples per code frame: the product of the ratios."""
@@ -121,6 +123,9 @@ def check(cfg: Config) -> None:
             raise ConfigError(f"model.generator.{name}={getattr(g, name)}: a loss weight, not negative")
     if not g.freq_windows or min(g.freq_windows) < 4:
         raise ConfigError(f"model.generator.freq_windows={g.freq_windows}: windows of at least 4 samples")
+    if not 0.0 <= g.freq_fmin < cfg.audio.sample_rate / 2 or g.freq_floor <= 0:
+        raise ConfigError(f"model.generator.freq_fmin={g.freq_fmin} must be in [0, sample_rate / 2) and "
+                          f"freq_floor={g.freq_floor} positive")
     if cfg.loss.adversarial != "hinge" or cfg.loss.generator_adversarial != "same":
         raise ConfigError(f"encodec trains with hinge GAN losses: set loss.adversarial: hinge (got "
                           f"{cfg.loss.adversarial!r}) and leave loss.generator_adversarial: same")

@@ -60,7 +60,8 @@ class EncodecObjective(AdversarialObjective):
         super().__init__(cfg)
         self.section = g = cfg.model.generator
         self.codebooks = g.bandwidth_codebooks(cfg.audio.sample_rate)  # per target bandwidth
-        self.frequency = EncodecFrequencyLoss(cfg.audio.sample_rate, g.freq_windows, g.freq_n_mels).to(info.device)
+        self.frequency = EncodecFrequencyLoss(cfg.audio.sample_rate, g.freq_windows, g.freq_n_mels, g.freq_fmin,
+                                              g.freq_floor).to(info.device)
 
     def audio_term_weights(self) -> dict[str, float]:
         """The weight of every G term that is a function of the generated audio alone."""
