@@ -22,7 +22,7 @@ from tests.families import toy
 from tests.train.helpers import REPO_ROOT, checkpoints, local_logs, rank_state, run_distgan
 
 TOY = {"DISTGAN_FAMILIES": "tests.families.toy", "PYTHONPATH": str(REPO_ROOT)}
-# family: (recipe, environment, its spec, overrides: log every step; vocos, dac: half-length clips,
+# family: (recipe, environment, its spec, overrides: log every step; vocos, dac, encodec: half-length clips,
 # batches of 2 and no DataLoader worker process, for CI time (what is compared is the same either way);
 # the launch modes it runs: the toy proves the mechanism, a real family every mode)
 SHORT = ("log.every_steps=1", "data.segment_samples=4096", "data.batch_size=2", "data.num_workers=0")
@@ -30,7 +30,9 @@ FAMILIES = {"toy": (REPO_ROOT / "tests" / "families" / "toy" / "toy.yaml", TOY, 
             "vocos": (REPO_ROOT / "configs" / "vocos_tiny.yaml", {}, get_family("vocos"), SHORT,
                       ("ddp", "zero1", "zero2", "zero3")),
             "dac": (REPO_ROOT / "configs" / "dac_tiny.yaml", {}, get_family("dac"), SHORT,
-                    ("ddp", "zero1", "zero2", "zero3"))}
+                    ("ddp", "zero1", "zero2", "zero3")),
+            "encodec": (REPO_ROOT / "configs" / "encodec_tiny.yaml", {}, get_family("encodec"), SHORT,
+                        ("ddp", "zero1", "zero2", "zero3"))}
 MODES = {"ddp": "accelerate:cpu_ddp.yaml", "zero1": "accelerate:cpu_zero1.yaml", "zero2": "accelerate:cpu_zero2.yaml",
          "zero3": "accelerate:cpu_zero3.yaml"}
 

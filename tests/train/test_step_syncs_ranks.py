@@ -10,7 +10,7 @@ parallelism exists to do, overlapped with the backward, not a synchronisation of
 
 One launch runs five cases one after another in the same two processes: HiFi-GAN (tiny) under
 DDP with ``log.val_every_minutes`` on, the WaveGAN family under DDP with ``dist.batchnorm=local``,
-and HiFi-GAN under DeepSpeed ZeRO-2 (fp32 and bf16) and ZeRO-3. At the last step, which is not counted, rank 1's
+HiFi-GAN under DeepSpeed ZeRO-2 (fp32 and bf16) and ZeRO-3, and the EnCodec family (EMA codebooks) under DDP. At the last step, which is not counted, rank 1's
 validation clock says a validation is due (DDP), and rank 1's mel loss is NaN (DeepSpeed).
 """
 
@@ -19,16 +19,23 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
+
+from distgan.config import load_config
+from distgan.distributed import ProcessInfo
+from distgan.families.encodec.objective import EncodecObjective
 
 from tests.train.helpers import FAST, LAUNCH, REPO_ROOT, TINY
 from tests.train.scripts_cluster.ranks import ranks
 
+INFO = ProcessInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"), is_main=True)
 STEPS = 2  # counted; the launch trains one more per case
 QUIET = [*FAST, "log.every_steps=100"]  # no log step among the counted ones
 CASES = {
     "hifigan": {"config": str(TINY), "overrides": [*QUIET, "log.val_every_minutes=60"], "clock_rank": 1},
     "wavegan": {"config": str(REPO_ROOT / "configs" / "wavegan_tiny.yaml"),
                 "overrides": [*QUIET, "dist.batchnorm=local"]},
+    "encodec": {"config": str(REPO_ROOT / "configs" / "encodec_tiny.yaml"), "overrides": QUIET},
     "zero2": {"config": str(TINY), "overrides": [*QUIET, f"dist.deepspeed_config={LAUNCH / 'deepspeed' / 'zero2.json'}"],
               "nan_rank": 1},
     "zero3": {"config": str(TINY), "overrides": [*QUIET, f"dist.deepspeed_config={LAUNCH / 'deepspeed' / 'zero3.json'}"],
@@ -106,6 +113,26 @@ def test_under_deepspeed_a_nan_loss_on_one_rank_skips_that_update_on_both(counte
     for report in counted[stage]:
         assert report["changed"] == {"generator": False, "discriminator": True}
         assert report["bad_terms"] == "g/mel (rank 1)"
+
+
+def test_ema_codebooks_add_one_all_reduce_per_quantizer_layer_and_stay_equal(counted) -> None:
+    """EnCodec's EMA codebooks (``codebook_sync``): per step, one all-reduce for each quantizer layer
+    the drawn bandwidth runs, besides the step's own; a layer's first step adds its k-means start
+    (an all-reduce, an all-gather and an all-reduce). The codebooks are equal on both ranks after."""
+    objective = EncodecObjective(load_config(REPO_ROOT / "configs" / "encodec_tiny.yaml"), None, None, INFO)
+    runs = [int(objective.generator_input(torch.zeros(2, 4096), step, 0, 0)[1]) for step in range(STEPS)]  # the step index the loop passes: 0-based
+    started, expected = 0, []
+    for n_q in runs:
+        expected.append(["all_reduce"] * n_q + ["all_reduce", "all_gather", "all_reduce"] * max(0, n_q - started))
+        started = max(started, n_q)
+    for rank, report in enumerate(counted["encodec"]):
+        assert per_step(report, "collectives", "distgan.distributed") == [1] * STEPS, (rank, report["steps"])
+        made = [sorted(call.split(" from ")[0] for call in step["collectives"] if "codebook_sync" in call)
+                for step in report["steps"]]
+        assert made == [sorted(calls) for calls in expected], (rank, runs, report["steps"])
+        assert per_step(report, "collectives") == [1 + len(calls) for calls in expected], (rank, report["steps"])
+    rank0, rank1 = counted["encodec"]
+    assert rank0["buffers"]["generator"] == rank1["buffers"]["generator"]
 
 
 @pytest.mark.parametrize("stage", ["zero3", "zero2_bf16"])
