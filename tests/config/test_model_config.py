@@ -41,7 +41,7 @@ def test_configs_without_the_new_keys_mean_hifigan(recipe: str) -> None:
 @pytest.mark.parametrize(("overrides", "message"), [
     (["model.generator.activation=snake"],
      "model.generator.activation only applies to model.generator.family: bigvgan"),
-    (["model.generator.family=bigvgan_v2"], "model.generator.family: 'bigvgan_v2' is not one of ['hifigan', 'bigvgan', 'wavegan', 'vocos', 'dac']"),
+    (["model.generator.family=bigvgan_v2"], "model.generator.family: 'bigvgan_v2' is not one of ['hifigan', 'bigvgan', 'wavegan', 'vocos', 'dac', 'encodec']"),
     (["model.discriminator.kinds=[mpd, mrd, mpd]"], "model.discriminator.kinds lists a set twice"),
     (["model.discriminator.kinds=[mpd, cqt]"], "model.discriminator.kinds[1]: 'cqt' is not one of"),
     (["model.discriminator.kinds=[]"], "the discriminator set is empty"),

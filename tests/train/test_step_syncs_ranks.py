@@ -24,7 +24,6 @@ import torch
 from distgan.config import load_config
 from distgan.distributed import ProcessInfo
 from distgan.families.encodec.objective import EncodecObjective
-
 from tests.train.helpers import FAST, LAUNCH, REPO_ROOT, TINY
 from tests.train.scripts_cluster.ranks import ranks
 
