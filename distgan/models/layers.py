@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
 
 LRELU_SLOPE = 0.1
 
@@ -36,3 +37,11 @@ def conv_stack(convs: nn.ModuleList, conv_post: nn.Module, x: torch.Tensor) -> O
     x = conv_post(x)
     features.append(x)
     return torch.flatten(x, 1), features
+
+
+def fold_weight_norm(model: nn.Module) -> None:
+    """Fold every parametrized weight (weight norm) into a plain one: inference's
+    ``remove_weight_norm`` for models built with ``torch.nn.utils.parametrizations.weight_norm``."""
+    for module in model.modules():
+        if parametrize.is_parametrized(module, "weight"):
+            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)

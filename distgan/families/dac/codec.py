@@ -26,10 +26,10 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
-from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
 from distgan.families.dac.quantize import ResidualVectorQuantize, wn_conv1d
+from distgan.models.layers import fold_weight_norm
 
 
 class Snake1d(nn.Module):
@@ -170,6 +170,4 @@ class DACCodec(nn.Module):
 
     def remove_weight_norm(self) -> None:
         """Fold weight norm into plain weights (inference)."""
-        for module in self.modules():
-            if parametrize.is_parametrized(module, "weight"):
-                parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+        fold_weight_norm(self)

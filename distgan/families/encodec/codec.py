@@ -25,11 +25,11 @@ import math
 
 import torch
 from torch import nn
-from torch.nn.utils import parametrize
 
 from distgan.families.dac.codec import CodecOutput, fit
 from distgan.families.encodec.quantize import CodecQuantizer
 from distgan.families.encodec.seanet import SEANetDecoder, SEANetEncoder
+from distgan.models.layers import fold_weight_norm
 
 
 def bandwidth_per_quantizer(codebook_size: int, frame_rate: int) -> float:
@@ -86,6 +86,4 @@ class EncodecCodec(nn.Module):
 
     def remove_weight_norm(self) -> None:
         """Fold weight norm into plain weights (inference)."""
-        for module in self.modules():
-            if parametrize.is_parametrized(module, "weight"):
-                parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+        fold_weight_norm(self)
