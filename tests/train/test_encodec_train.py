@@ -64,14 +64,18 @@ def objective(seed: int = 1234) -> EncodecObjective:
 
 
 def test_one_bandwidth_per_step_the_same_on_every_rank_and_after_a_resume() -> None:
-    wave = torch.zeros(2, 4096)
-    draws = [int(objective().generator_input(wave, step, 0, 0)[1]) for step in range(300)]
-    assert draws == [int(objective().generator_input(wave, step, 1, 0)[1]) for step in range(300)]  # rank: no part
-    assert draws == [int(objective().generator_input(wave, step, 0, 0)[1]) for step in range(300)]  # a resume
-    assert draws != [int(objective(seed=7).generator_input(wave, step, 0, 0)[1]) for step in range(300)]
-    counts = Counter(draws)
+    wave, run, resumed, reseeded = torch.zeros(2, 4096), objective(), objective(), objective(seed=7)
+
+    def draws(chosen: EncodecObjective, rank: int = 0) -> list[int]:
+        return [int(chosen.generator_input(wave, step, rank, 0)[1]) for step in range(300)]
+
+    first = draws(run)
+    assert first == draws(run, rank=1)  # the rank is no part of the draw
+    assert first == draws(resumed)  # a resumed run's objective is built anew
+    assert first != draws(reseeded)
+    counts = Counter(first)
     assert sorted(counts) == [1, 2, 4] and min(counts.values()) > 70  # uniform over the three bandwidths
-    micro = [int(objective().generator_input(wave, 5, 0, k)[1]) for k in range(30)]
+    micro = [int(run.generator_input(wave, 5, 0, k)[1]) for k in range(30)]
     assert len(set(micro)) > 1  # micro-batches of one step draw apart
 
 
