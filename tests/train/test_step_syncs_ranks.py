@@ -34,6 +34,8 @@ CASES = {
     "hifigan": {"config": str(TINY), "overrides": [*QUIET, "log.val_every_minutes=60"], "clock_rank": 1},
     "wavegan": {"config": str(REPO_ROOT / "configs" / "wavegan_tiny.yaml"),
                 "overrides": [*QUIET, "dist.batchnorm=local"]},
+    # Before the DeepSpeed cases: Accelerate's DeepSpeed plugin leaves ACCELERATE_USE_DEEPSPEED set in
+    # the process, which a later case's launch would read as a DeepSpeed launch.
     "encodec": {"config": str(REPO_ROOT / "configs" / "encodec_tiny.yaml"), "overrides": QUIET},
     "zero2": {"config": str(TINY), "overrides": [*QUIET, f"dist.deepspeed_config={LAUNCH / 'deepspeed' / 'zero2.json'}"],
               "nan_rank": 1},
