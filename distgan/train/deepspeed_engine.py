@@ -146,6 +146,27 @@ class DeepSpeedEngine(ModelEngine):
                 if name in module:
                     buffer.copy_(module[name])
 
+    def local_parameters(self) -> dict[str, torch.Tensor]:
+        if self.engine.zero_optimization_stage() != 3:
+            return super().local_parameters()
+        return {name: p.ds_tensor.detach() for name, p in self.model.named_parameters()}
+
+    def partition(self) -> tuple[int, int] | None:
+        if self.engine.zero_optimization_stage() != 3:
+            return None
+        return self.engine.global_rank, self.engine.world_size
+
+    def local_parameters_changed(self) -> None:
+        """What DeepSpeed's ZeRO-3 step does after it updates the partitions (``_post_step``)."""
+        if self.engine.zero_optimization_stage() != 3:
+            return
+        persistent = [p for p in self.model.parameters() if getattr(p, "ds_persist", False)]
+        if persistent:
+            persistent[0].all_gather(persistent)
+        invalidate = getattr(self.engine.optimizer, "invalidate_secondary_tensor", None)
+        if invalidate is not None:  # ZeRO++'s secondary partitions, a no-op without them
+            invalidate()
+
     @contextlib.contextmanager
     def full_parameters(self) -> Iterator[nn.Module]:
         if self.engine.zero_optimization_stage() != 3:

@@ -113,6 +113,21 @@ class ModelEngine(ABC):
         if self.averages_running_stats:
             average_running_stats(self.model)
 
+    def local_parameters(self) -> dict[str, torch.Tensor]:
+        """What this rank holds of each parameter, as the optimizer leaves it, by state-dict name:
+        the whole parameter, or under ZeRO-3 this rank's flat partition (``partition``). Views:
+        writing into them (``no_grad``) changes the model; then call ``local_parameters_changed``."""
+        return {name: p.detach() for name, p in self.model.named_parameters()}
+
+    def partition(self) -> tuple[int, int] | None:
+        """``(rank, ranks)`` when ``local_parameters`` are partitions: rank ``r`` holds elements
+        ``[r * size, (r + 1) * size)`` of each flattened parameter, ``size = ceil(numel / ranks)``."""
+        return None
+
+    def local_parameters_changed(self) -> None:
+        """After writing into ``local_parameters``: the forward sees the new values (ZeRO-3 gathers
+        the parameters it keeps whole, its persistent ones, again)."""
+
     @property
     def skips_on_device(self) -> bool:
         """Whether ``step`` skips an update for non-finite gradients without a host read (a fused
