@@ -102,8 +102,10 @@ def _check_discriminators(cfg: Config) -> None:
     _need(d.mrd_channels >= 1, "model.discriminator.mrd_channels must be at least 1")
     if "cqtd" in d.kinds:
         _check_cqtd(d, cfg.audio.sample_rate)
+    if "msstftd" in d.kinds:
+        _check_msstftd(d, cfg.data.segment_samples)
     sizes = {"mpd": len(d.periods), "msd": d.msd_scales, "mrd": len(d.mrd_resolutions),
-             "cqtd": len(d.cqtd_hop_lengths)}
+             "cqtd": len(d.cqtd_hop_lengths), "msstftd": len(d.msstftd_n_ffts)}
     _need(sum(sizes[kind] for kind in d.kinds) > 0,
           f"the discriminator set is empty (model.discriminator.kinds={d.kinds})")
 
@@ -121,6 +123,21 @@ def _check_cqtd(d: DiscriminatorConfig, sample_rate: int) -> None:
         _need(top <= sample_rate, f"model.discriminator.cqtd_n_octaves: {octaves} octaves of {bins} bins from "
               f"{CQT_FMIN} Hz reach {top:.0f} Hz, above audio.sample_rate={sample_rate} (the CQT's Nyquist "
               "frequency at twice the rate); use fewer octaves or a higher sample rate")
+
+
+def _check_msstftd(d: DiscriminatorConfig, segment_samples: int) -> None:
+    scales = (d.msstftd_n_ffts, d.msstftd_hop_lengths, d.msstftd_win_lengths)
+    _need(len(set(map(len, scales))) == 1,
+          "model.discriminator.msstftd_n_ffts, msstftd_hop_lengths and msstftd_win_lengths need one entry per scale")
+    _need(all(n >= 2 and 1 <= hop and 1 <= win <= n for n, hop, win in zip(*scales, strict=True)),
+          "model.discriminator.msstftd_*: each scale needs n_fft >= 2, hop_length >= 1 and 1 <= win_length <= n_fft")
+    _need(d.msstftd_filters >= 1 and d.msstftd_max_filters >= 1 and d.msstftd_filters_scale >= 1
+          and all(v >= 1 for v in d.msstftd_dilations),
+          "model.discriminator.msstftd_*: filters and dilations must be at least 1")
+    # The STFT is not centred: a segment shorter than a window has no frame.
+    _need(segment_samples >= max(d.msstftd_n_ffts, default=0),
+          f"data.segment_samples={segment_samples} is shorter than the widest MS-STFTD window "
+          f"(model.discriminator.msstftd_n_ffts: {max(d.msstftd_n_ffts, default=0)})")
 
 
 def _check_losses(cfg: Config) -> None:

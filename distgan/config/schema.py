@@ -49,20 +49,21 @@ def _default_generator() -> FamilyConfig:
     return get_family(DEFAULT_FAMILY).config()
 
 
-DISCRIMINATOR_KINDS = ("mpd", "msd", "mrd", "cqtd")
+DISCRIMINATOR_KINDS = ("mpd", "msd", "mrd", "cqtd", "msstftd")
 
 
 @dataclass
 class DiscriminatorConfig:
     """The discriminator sets D holds (``kinds``, in this order) and each set's parameters.
 
-    HiFi-GAN is MPD + MSD (the default), BigVGAN v1 MPD + MRD, BigVGAN v2 MPD + CQT-D; any
+    HiFi-GAN is MPD + MSD (the default), BigVGAN v1 MPD + MRD, BigVGAN v2 MPD + CQT-D, EnCodec
+    MS-STFTD alone; any
     combination trains as one model with one optimizer (as BigVGAN's single ``optim_d`` over both
     of its sets). A set's fields are read only when it is listed. Defaults are HiFi-GAN's MPD/MSD
-    and BigVGAN's MRD/CQT-D.
+    and BigVGAN's MRD/CQT-D, EnCodec's MS-STFTD.
     """
 
-    kinds: list[Literal["mpd", "msd", "mrd", "cqtd"]] = field(default_factory=lambda: ["mpd", "msd"])
+    kinds: list[Literal["mpd", "msd", "mrd", "cqtd", "msstftd"]] = field(default_factory=lambda: ["mpd", "msd"])
     periods: list[int] = field(default_factory=lambda: [2, 3, 5, 7, 11])
     # Output channels of MPD's (kernel 5, stride 3) convolutions; the last one has stride 1.
     mpd_channels: list[int] = field(default_factory=lambda: [32, 128, 512, 1024, 1024])
@@ -86,6 +87,16 @@ class DiscriminatorConfig:
     cqtd_filters_scale: int = 1
     cqtd_dilations: list[int] = field(default_factory=lambda: [1, 2, 4])
     cqtd_normalize_volume: bool = False
+    # MS-STFTD (EnCodec): one sub-discriminator per entry of the three per-scale STFT lists.
+    msstftd_filters: int = 32
+    msstftd_max_filters: int = 1024
+    msstftd_filters_scale: int = 1
+    msstftd_n_ffts: list[int] = field(default_factory=lambda: [1024, 2048, 512, 256, 128])
+    msstftd_hop_lengths: list[int] = field(default_factory=lambda: [256, 512, 128, 64, 32])
+    msstftd_win_lengths: list[int] = field(default_factory=lambda: [1024, 2048, 512, 256, 128])
+    msstftd_dilations: list[int] = field(default_factory=lambda: [1, 2, 4])
+    # Divide the STFT by the window's L2 norm (torchaudio's normalized=True, as EnCodec).
+    msstftd_normalized: bool = True
 
 
 @dataclass

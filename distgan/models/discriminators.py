@@ -1,9 +1,10 @@
 """HiFi-GAN's discriminators, multi-period (MPD) and multi-scale (MSD), and ``Discriminators``, the
-configured set of sets (MPD, MSD, BigVGAN's MRD and CQT-D) that trains as one model.
+configured set of sets (MPD, MSD, BigVGAN's MRD and CQT-D, EnCodec's MS-STFTD) that trains as one model.
 
 Each sub-discriminator maps a waveform ``[B, 1, T]`` to ``(logits [B, N], feature maps)``; the
 feature maps (every activation, then the logits before flattening) feed the feature-matching loss.
-Each set of them (MPD, MSD here; BigVGAN's MRD and CQT discriminator in ``distgan.models.mrd`` and ``distgan.models.cqt``)
+Each set of them (MPD, MSD here; BigVGAN's MRD and CQT discriminator in ``distgan.models.mrd`` and
+``distgan.models.cqt``, EnCodec's multi-scale STFT discriminator in ``distgan.models.msstft``)
 maps ``[B, 1, T]`` or ``[B, T]`` to ``(list of logits, list of feature-map lists)``, one entry per
 sub-discriminator, which is what ``distgan.losses.gan`` takes.
 
@@ -26,6 +27,7 @@ from distgan.config import DiscriminatorConfig
 from distgan.models.cqt import MultiScaleSubbandCQTDiscriminator
 from distgan.models.layers import LRELU_SLOPE, Output, SetOutput, conv_stack, mono_batch
 from distgan.models.mrd import MultiResolutionDiscriminator
+from distgan.models.msstft import MultiScaleSTFTDiscriminator
 
 __all__ = ["LRELU_SLOPE", "Discriminators", "MultiPeriodDiscriminator", "MultiScaleDiscriminator", "Output",
            "PeriodDiscriminator", "ScaleDiscriminator", "SetOutput", "conv_stack", "discriminator_set", "mono_batch"]
@@ -155,6 +157,10 @@ def discriminator_set(kind: str, cfg: DiscriminatorConfig, sample_rate: int | No
         return MultiScaleSubbandCQTDiscriminator(
             sample_rate, cfg.cqtd_hop_lengths, cfg.cqtd_n_octaves, cfg.cqtd_bins_per_octaves, cfg.cqtd_filters,
             cfg.cqtd_max_filters, cfg.cqtd_filters_scale, cfg.cqtd_dilations, cfg.cqtd_normalize_volume)
+    if kind == "msstftd":
+        return MultiScaleSTFTDiscriminator(cfg.msstftd_filters, cfg.msstftd_n_ffts, cfg.msstftd_hop_lengths,
+                                           cfg.msstftd_win_lengths, cfg.msstftd_max_filters, cfg.msstftd_filters_scale,
+                                           cfg.msstftd_dilations, cfg.msstftd_normalized)
     raise ValueError(f"unknown discriminator set {kind!r}")
 
 
@@ -162,7 +168,7 @@ class Discriminators(nn.Module):
     """The sets of ``cfg.kinds`` as one module: ``[B, 1, T] -> (logits, feature maps)`` of every
     sub-discriminator, set by set in the order of ``kinds``.
 
-    Each set is the attribute named by its kind (``mpd``, ``msd``, ``mrd``, ``cqtd``), so HiFi-GAN
+    Each set is the attribute named by its kind (``mpd``, ``msd``, ``mrd``, ``cqtd``, ``msstftd``), so HiFi-GAN
     checkpoints (MPD + MSD, written before ``kinds`` existed) load unchanged. With HiFi-GAN's
     channels MPD + MSD are about 70.7M parameters (MPD 41.1M, MSD 29.6M). ``sample_rate`` is needed
     only for CQT-D.
