@@ -133,7 +133,7 @@ def _trainer_parts(cfg: Config):
     generator, discriminator = build_models(cfg)
     g, d, info = build_engines(cfg, generator, discriminator)
     mel_input = front_end(cfg.model.generator, cfg.audio).to(info.device)
-    ema = ModelEMA.configured(cfg.train, g)
+    ema = ModelEMA.configured(cfg.train.ema_decay, g)
     step = GANStep(cfg, g, d, info, mel_input, MelSpectrogram.for_loss(cfg.audio).to(info.device),
                    lambda _: contextlib.nullcontext(), lambda _: None, ema)
     wave = 0.1 * torch.randn(cfg.data.batch_size, cfg.data.segment_samples, generator=torch.Generator().manual_seed(0))

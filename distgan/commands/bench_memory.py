@@ -67,8 +67,8 @@ def state_table(modes: dict[str, list[dict]]) -> list[str]:
             state, weights = t["moments"] + t["master"], t["params"] + t["grads"]
             state_ratio = f" (x{state / (ddp['moments'] + ddp['master']):.2f})" if ddp else ""
             weights_ratio = f" (x{weights / (ddp['params'] + ddp['grads']):.2f})" if ddp else ""
-            ema_ratio = f" (x{t['ema'] / ddp['ema']:.2f})" if ddp and ddp["ema"] else ""
+            ema = f"{t['ema']:.2f}" + (f" (x{t['ema'] / ddp['ema']:.2f})" if ddp and ddp["ema"] else "")
             lines.append(f"{mode:<6}{rank['rank']:>5}{t['moments']:>14.1f}{t['master']:>13.1f}"
                          f"{f'{state:.1f}{state_ratio}':>22}{t['params']:>10.1f}{t['grads']:>10.1f}"
-                         f"{f'{weights:.1f}{weights_ratio}':>22}" + (f"{f'{t['ema']:.2f}{ema_ratio}':>18}" if with_ema else ""))
+                         f"{f'{weights:.1f}{weights_ratio}':>22}" + (f"{ema:>18}" if with_ema else ""))
     return lines

@@ -191,8 +191,6 @@ def _check_loop(cfg: Config) -> None:
     _need(train.grad_accum >= 1, "train.grad_accum must be at least 1")
     _need(train.ema_decay is None or 0.0 < train.ema_decay < 1.0,
           f"train.ema_decay must be between 0 and 1 (exclusive), or null for no average; got {train.ema_decay}")
-    _need(train.ema_every >= 1, "train.ema_every must be at least 1")
-    _need(train.ema_start_step >= 0, "train.ema_start_step must be >= 0")
     _need(log.every_steps >= 1, "log.every_steps must be at least 1")
     _need(log.val_every_steps >= 0, "log.val_every_steps must be >= 0 (0 disables)")
     _need(log.val_every_minutes >= 0, "log.val_every_minutes must be >= 0 (0 disables)")

@@ -217,13 +217,10 @@ class TrainConfig:
     # Also take the discriminator from init_from (else a fresh one), and the Adam moments (DDP only).
     init_discriminator: bool = False
     init_optimizers: bool = False
-    # An exponential moving average of G's weights (train/ema.py), off when null; audiocraft keeps
-    # one at 0.99, updated every step. Validation, and `--ema` in synthesize/decode/sample/export, use it.
+    # An exponential moving average of G's weights, kept in fp32 (train/ema.py), moved after each G
+    # update: null keeps none; audiocraft keeps one at 0.99. Validation, and `--ema` in synthesize,
+    # decode, encode, sample and export, use it.
     ema_decay: float | None = None
-    # Update the average after every this many-th successful G update (decay applied per update).
-    ema_every: int = 1
-    # Until this step the average is the live weights (copied), afterwards it averages.
-    ema_start_step: int = 0
 
 
 @dataclass

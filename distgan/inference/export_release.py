@@ -32,7 +32,12 @@ import torch
 from torch import nn
 
 from distgan.checkpoint.format import ENGINES, Checkpoint, resolve_checkpoint
-from distgan.checkpoint.weights import checkpoint_config, ddp_engine_state, engine_state_dict, generator_state_dict
+from distgan.checkpoint.weights import (
+    checkpoint_config,
+    ddp_engine_state,
+    engine_state_dict,
+    generator_state_dict,
+)
 from distgan.config import Config, OptimizerConfig
 from distgan.families import build_models, release_format, release_format_names
 from distgan.inference.release_formats import (

@@ -146,26 +146,36 @@ class DeepSpeedEngine(ModelEngine):
                 if name in module:
                     buffer.copy_(module[name])
 
+    def _zero3(self) -> bool:
+        return self.engine.zero_optimization_stage() == 3
+
     def local_parameters(self) -> dict[str, torch.Tensor]:
-        if self.engine.zero_optimization_stage() != 3:
+        """ZeRO-3: each parameter's partition on this rank (``ds_tensor``, flat, in the run's dtype)."""
+        if not self._zero3():
             return super().local_parameters()
         return {name: p.ds_tensor.detach() for name, p in self.model.named_parameters()}
 
     def partition(self) -> tuple[int, int] | None:
-        if self.engine.zero_optimization_stage() != 3:
-            return None
-        return self.engine.global_rank, self.engine.world_size
+        return (self.engine.global_rank, self.engine.world_size) if self._zero3() else None
+
+    def parameter_shapes(self) -> dict[str, list[int]]:
+        if not self._zero3():
+            return super().parameter_shapes()
+        return {name: list(p.ds_shape) for name, p in self.model.named_parameters()}
 
     def local_parameters_changed(self) -> None:
-        """What DeepSpeed's ZeRO-3 step does after it updates the partitions (``_post_step``)."""
-        if self.engine.zero_optimization_stage() != 3:
+        """ZeRO-3: what its optimizer's ``step`` does around an update of the partitions (0.19.8's
+        ``DeepSpeedZeroOptimizer_Stage3``): release every gathered parameter, gather the persistent
+        ones (small parameters it keeps whole on every rank, ``param_persistence_threshold``) again
+        from the new partitions, and drop ZeRO++'s secondary copies. Without it the persistent
+        parameters would keep their old values. Every rank calls it (the gather is a collective)."""
+        if not self._zero3():
             return
-        persistent = [p for p in self.model.parameters() if getattr(p, "ds_persist", False)]
-        if persistent:
-            persistent[0].all_gather(persistent)
-        invalidate = getattr(self.engine.optimizer, "invalidate_secondary_tensor", None)
-        if invalidate is not None:  # ZeRO++'s secondary partitions, a no-op without them
-            invalidate()
+        optimizer = self.engine.optimizer
+        optimizer._partition_all_parameters()
+        if optimizer.persistent_parameters:
+            optimizer.persistent_parameters[0].all_gather(optimizer.persistent_parameters)
+        optimizer.invalidate_secondary_tensor()
 
     @contextlib.contextmanager
     def full_parameters(self) -> Iterator[nn.Module]:

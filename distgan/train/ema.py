@@ -1,29 +1,30 @@
 """An exponential moving average of the generator's weights (``train.ema_decay``), as audiocraft
-keeps one (decay 0.99, every step): after each generator update that was not skipped,
-``average += (1 - decay) * (weights - average)``.
+keeps one (decay 0.99, every step): after each generator update that was applied,
+``average = lerp(average, weights, 1 - decay)``, starting from the weights training starts with.
 
-- **What is averaged.** The parameters, in fp32 whatever the training precision (one
-  ``torch._foreach_lerp_`` over all of them, no Python loop over tensors). Buffers are not: an
-  averaged model takes the live model's (BatchNorm's running estimates, spectral norm's vectors,
-  a codec's codebook statistics are estimates of their own, not weights a gradient moved).
-- **Where.** Each rank averages what its engine holds (``ModelEngine.local_parameters``): under
-  ZeRO-3 its own partition of each parameter (``param.ds_tensor``; no gather, ever, in the update),
-  so the average costs ``4 / ranks`` bytes per parameter on each rank; under one process, DDP and
-  ZeRO-1/2 every rank holds the whole parameters anyway and keeps the whole average (4 bytes per
-  parameter): then each rank validates with its own copy (no collective) and rank 0 writes one
-  file, where a partition would save ``(ranks - 1) / ranks`` of a copy of G (the size of one of
-  Adam's two moments under DDP) at the price of a gather for each validation and checkpoint.
-- **Skipped updates.** ``skipped`` is the step's own flag (``skips.py``): a host ``True`` leaves
-  the average alone; a device flag (a fused optimizer's on-device skip) sets the interpolation
-  weight to 0 on the device, so the update costs no host read. Every rank reaches the same
-  verdict, so the ranks' averages stay one average.
-- **Schedule.** ``train.ema_every``: every n-th step (counted in training steps) that updates G;
-  before ``train.ema_start_step`` the average is a copy of the weights.
-- **Validation** runs on the average (``applied``: the average is written into the live
-  parameters for the validation and the weights put back bit for bit after it).
-- **Checkpoint.** ``save`` writes the whole average (rank 0) or each rank's partition; ``restore``
-  reads it back exactly, and a checkpoint without one starts the average from the weights.
-  The format and the reading for inference are ``distgan.checkpoint.ema``.
+- **What is averaged.** The parameters, held in fp32 whatever the training precision (bf16 or fp16
+  weights are cast as they are averaged), in one ``torch._foreach_lerp_`` over all of them. Buffers
+  are not: an averaged model takes the live model's (BatchNorm's running estimates, spectral norm's
+  vectors, a codec's codebook statistics are estimates of their own, not weights an optimizer moved).
+- **Where, per engine** (``ModelEngine.local_parameters``). One process, DDP and DeepSpeed ZeRO-1/2:
+  every rank holds the whole parameters (ZeRO-1/2 partition only the optimizer state and gradients),
+  so every rank keeps the whole average, 4 bytes per parameter, and updates it from its own copy of
+  the weights, which is the same on every rank: no collective, ever. ZeRO-3: each rank keeps the
+  average of its own partition of each parameter only (``param.ds_tensor``, ``ceil(numel / ranks)``
+  elements), ``4 / ranks`` bytes per parameter, updated from that partition without a gather.
+- **Skipped updates** (``skips.py``) leave the average where it is: the step's flag is a host
+  ``True`` (skipped before the backward, or DeepSpeed's count), or a device flag (DDP's
+  ``~isfinite(grad norm)``), which sets the interpolation weight to 0 on the device, so the update
+  reads nothing on the host. Every rank reaches the same verdict, so the ranks' averages stay one.
+- **Validation** runs on the average (``applied``): the average is written into the engine's own
+  parameters (ZeRO-3: into the partitions, then the parameters it keeps gathered, its persistent
+  ones, gathered again, as its own step does) and the weights are put back bit for bit after.
+- **Checkpoint** (``save``/``restore``; the format is ``distgan.checkpoint.ema``'s). With the whole
+  average, rank 0 writes it as one file. Under ZeRO-3 every rank writes its partition to its own
+  file, nothing is gathered at save time; inference and export (``--ema``) gather it on the host by
+  concatenating the partition files, and a resume on the same number of ranks reads each rank's own
+  file back exactly (on another number, or another engine, each rank cuts its share out of the whole).
+  A checkpoint without an average (the setting turned on mid-run) starts it from the resumed weights.
 """
 
 from __future__ import annotations
@@ -34,96 +35,85 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from distgan.checkpoint.ema import (
     FIELD,
-    assemble,
+    FULL,
+    average_state_dict,
     has_average,
+    partition,
     partition_count,
-    partition_size,
-    read_partition,
-    write_path,
+    partition_file,
 )
 from distgan.checkpoint.files import load_file, save_file
 from distgan.checkpoint.format import Checkpoint
-from distgan.config import TrainConfig
 from distgan.train.engine import ModelEngine
 
 
 class ModelEMA:
-    """The average of ``engine``'s parameters (this rank's share of them), fp32."""
+    """The fp32 average of ``engine``'s parameters (this rank's partition of them under ZeRO-3)."""
 
-    def __init__(self, engine: ModelEngine, decay: float, every: int = 1, start_step: int = 0) -> None:
-        self.engine, self.decay, self.every, self.start_step = engine, decay, every, start_step
+    def __init__(self, engine: ModelEngine, decay: float) -> None:
+        self.engine, self.decay = engine, decay
         with torch.no_grad():
             self.average = {name: t.float().clone() for name, t in engine.local_parameters().items()}
 
     @classmethod
-    def configured(cls, train: TrainConfig, engine: ModelEngine) -> ModelEMA | None:
-        """The average ``train.ema_*`` asks for, or None when ``train.ema_decay`` is null."""
-        if train.ema_decay is None:
-            return None
-        return cls(engine, train.ema_decay, train.ema_every, train.ema_start_step)
+    def configured(cls, decay: float | None, engine: ModelEngine) -> ModelEMA | None:
+        """The average ``train.ema_decay`` asks for, or None when it is null."""
+        return None if decay is None else cls(engine, decay)
 
     def nbytes(self) -> int:
         """Bytes of the average on this rank."""
         return sum(t.numel() * t.element_size() for t in self.average.values())
 
     @torch.no_grad()
-    def update(self, step: int, skipped: torch.Tensor | bool) -> None:
-        """After step ``step``'s generator update (``skipped``: whether it was dropped)."""
-        if (isinstance(skipped, bool) and skipped) or step % self.every:
+    def update(self, skipped: torch.Tensor | bool) -> None:
+        """After a generator step; ``skipped``: whether it dropped the update (maybe a device flag)."""
+        if not torch.is_tensor(skipped) and skipped:
             return
-        weight = 1.0 if step < self.start_step else 1.0 - self.decay
-        live = [t if t.dtype == torch.float32 else t.float() for t in self.engine.local_parameters().values()]
         averages = list(self.average.values())
+        live = [t.float() for t in self.engine.local_parameters().values()]  # no copy when fp32
+        weight: torch.Tensor | float = 1.0 - self.decay
         if torch.is_tensor(skipped):  # no host read: weight 0 on the device when the update was dropped
-            weight = torch.where(skipped, 0.0, weight).to(averages[0].device, torch.float32)
-        if not torch.is_tensor(weight) and weight == 1.0:
-            torch._foreach_copy_(averages, live)
-        else:
-            torch._foreach_lerp_(averages, live, weight)
+            weight = torch.where(skipped.to(averages[0].device), 0.0, weight)
+        torch._foreach_lerp_(averages, live, weight)
 
     @contextlib.contextmanager
     def applied(self) -> Iterator[None]:
-        """The engine runs with the averaged parameters inside; its own come back bit for bit after."""
-        live = self.engine.local_parameters()
+        """Inside, the engine's parameters are the average; after, its own, bit for bit."""
+        live = list(self.engine.local_parameters().values())
         with torch.no_grad():
-            saved = [t.clone() for t in live.values()]
-            torch._foreach_copy_(list(live.values()), list(self.average.values()))
+            saved = [t.clone() for t in live]
+            torch._foreach_copy_(live, list(self.average.values()))
         self.engine.local_parameters_changed()
         try:
             yield
         finally:
             with torch.no_grad():
-                torch._foreach_copy_(list(self.engine.local_parameters().values()), saved)
+                torch._foreach_copy_(live, saved)
             self.engine.local_parameters_changed()
 
-    # --- the checkpoint ---------------------------------------------------------------------------
     def save(self, folder: Path, rank: int) -> None:
-        """Write the average into the checkpoint folder being written (every rank calls this)."""
-        part = self.engine.partition()
-        if part is None:
+        """Every rank: write the average into the checkpoint folder being written."""
+        cpu = {name: value.cpu() for name, value in self.average.items()}
+        shared = self.engine.partition()
+        if shared is None:
             if rank == 0:
-                path = write_path(folder, None)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                save_file({"average": {k: v.cpu() for k, v in self.average.items()}, "decay": self.decay}, path)
+                (folder / FULL).parent.mkdir(parents=True, exist_ok=True)
+                save_file({"average": cpu}, folder / FULL)
             return
-        shapes = {name: list(p.ds_shape) for name, p in self.engine.model.named_parameters()}
-        path = write_path(folder, part[0])
+        path = folder / partition_file(rank)
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_file({"partition": {k: v.cpu() for k, v in self.average.items()}, "shapes": shapes,
-                   "rank": part[0], "ranks": part[1], "decay": self.decay}, path)
+        save_file({"partition": cpu, "shapes": self.engine.parameter_shapes(), "ranks": shared[1]}, path)
 
     @torch.no_grad()
     def restore(self, checkpoint: Checkpoint, report: Callable[[str], Any] = print) -> None:
-        """The average ``checkpoint`` holds (exactly), or the current weights when it holds none."""
+        """The average ``checkpoint`` holds, exactly; the resumed weights where it holds none."""
         if not has_average(checkpoint):
             report(f"[distgan] {checkpoint.path} holds no average of the generator's weights: {FIELD} starts "
                    "it from the weights it resumes")
-            for name, value in self.engine.local_parameters().items():
-                self.average[name].copy_(value)
+            torch._foreach_copy_(list(self.average.values()), list(self.engine.local_parameters().values()))
             return
         saved = self._saved_share(checkpoint)
         if saved.keys() != self.average.keys():
@@ -132,25 +122,15 @@ class ModelEMA:
             self.average[name].copy_(value)
 
     def _saved_share(self, checkpoint: Checkpoint) -> dict[str, torch.Tensor]:
-        """What this rank keeps of the saved average: its own partition file when as many ranks
-        wrote it, else its share cut out of the whole (gathered from any number of partitions)."""
-        part = self.engine.partition()
-        written_by = partition_count(checkpoint)
-        if part is not None and written_by == part[1]:
-            return read_partition(checkpoint, part[0])["partition"]
-        if written_by:
-            whole = assemble([read_partition(checkpoint, rank) for rank in range(written_by)])
-        else:
-            whole = load_file(write_path(checkpoint.path, None))["average"]
-        if part is None:
+        """What this rank keeps of the saved average: its own partition file where as many ranks
+        wrote one, else its share cut out of the whole."""
+        shared = self.engine.partition()
+        if shared is not None and partition_count(checkpoint) == shared[1]:
+            return load_file(checkpoint.path / partition_file(shared[0]))["partition"]
+        whole = average_state_dict(checkpoint)
+        if shared is None:
             return whole
-        rank, ranks = part
-        share = {}
-        for name, value in whole.items():
-            size = partition_size(value.numel(), ranks)
-            flat = F.pad(value.reshape(-1), (0, size * ranks - value.numel()))
-            share[name] = flat[rank * size:(rank + 1) * size]
-        return share
+        return {name: partition(value, *shared) for name, value in whole.items()}
 
 
 @contextlib.contextmanager

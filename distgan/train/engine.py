@@ -119,9 +119,9 @@ class ModelEngine(ABC):
             average_running_stats(self.model)
 
     def local_parameters(self) -> dict[str, torch.Tensor]:
-        """What this rank holds of each parameter, as the optimizer leaves it, by state-dict name:
-        the whole parameter, or under ZeRO-3 this rank's flat partition (``partition``). Views:
-        writing into them (``no_grad``) changes the model; then call ``local_parameters_changed``."""
+        """What this rank holds of each parameter, by name: the whole parameter, or under ZeRO-3
+        this rank's flat partition (``partition``). Views: after writing into them (``no_grad``),
+        call ``local_parameters_changed``. The model EMA (``ema.py``) averages these."""
         return {name: p.detach() for name, p in self.model.named_parameters()}
 
     def partition(self) -> tuple[int, int] | None:
@@ -129,9 +129,13 @@ class ModelEngine(ABC):
         ``[r * size, (r + 1) * size)`` of each flattened parameter, ``size = ceil(numel / ranks)``."""
         return None
 
+    def parameter_shapes(self) -> dict[str, list[int]]:
+        """Each parameter's whole shape, by name (also where this rank holds a partition)."""
+        return {name: list(p.shape) for name, p in self.model.named_parameters()}
+
     def local_parameters_changed(self) -> None:
-        """After writing into ``local_parameters``: the forward sees the new values (ZeRO-3 gathers
-        the parameters it keeps whole, its persistent ones, again)."""
+        """After writing into ``local_parameters``: make the forward see the new values."""
+        return None  # they are the model's own parameters (ZeRO-3 gathers again: deepspeed_engine)
 
     @property
     def skips_on_device(self) -> bool:

@@ -92,7 +92,7 @@ class GANStep:
                 self.g_update(waves, inputs, shared_fakes, adversarial=train_d)
             if self.ema is not None:
                 with self.phase("ema"):
-                    self.ema.update(step, self.skips.skipped("g"))
+                    self.ema.update(self.skips.skipped("g"))
         with self.phase("stop_check"):
             values, skipped, agreed = self.skips.settle({"stop": stop, "validate": validate})
         self.stop, self.validate = agreed["stop"], agreed["validate"]

@@ -149,7 +149,7 @@ class Trainer:
         self.mel_input = front_end(cfg.model.generator, cfg.audio).to(info.device)
         self.mel_loss = MelSpectrogram.for_loss(cfg.audio).to(info.device)
         self.state = TrainState()
-        self.ema = ModelEMA.configured(cfg.train, self.g)  # train.ema_decay: from the initial weights
+        self.ema = ModelEMA.configured(cfg.train.ema_decay, self.g)  # train.ema_decay: from the initial weights
         self.resumed_from: Checkpoint | None = None
         self._resume()
         if self.initial is not None and self.resumed_from is None:  # Adam moments go into the engines' optimizers
