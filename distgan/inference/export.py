@@ -25,6 +25,6 @@ def export_generator(source: str | Path, out: str | Path, ema: bool = False) -> 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     model_cfg = write_export(out, generator.state_dict(), cfg.audio, cfg.model.generator, step)
-    out.with_suffix(".yaml").write_text(yaml.safe_dump({**model_cfg, "step": step, "weights": "ema" if ema else "live"},
-                                                       sort_keys=False))
+    said = {**model_cfg, "step": step, **({"weights": "ema"} if ema else {})}
+    out.with_suffix(".yaml").write_text(yaml.safe_dump(said, sort_keys=False))
     return out

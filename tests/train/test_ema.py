@@ -19,7 +19,7 @@ from distgan.cli import main as distgan
 from distgan.config import ConfigError, load_config
 from distgan.inference.load import load_generator
 from distgan.train.trainer import Trainer
-from tests.train.helpers import FAST, TINY, checkpoints
+from tests.train.helpers import FAST, REPO_ROOT, TINY, checkpoints
 
 DECAY = 0.9  # far from 1, so that three steps leave the average well apart from the weights
 EMA = [f"train.ema_decay={DECAY}", "train.max_steps=3", "checkpoint.every_steps=2"]
@@ -161,6 +161,21 @@ def test_a_resume_from_a_checkpoint_without_an_average_starts_it_from_the_weight
         assert all(torch.equal(trainer.ema.average[name], value) for name, value in weights(trainer).items())
     finally:
         close(trainer)
+
+
+def test_decode_with_ema_decodes_with_the_average(tmp_path: Path) -> None:
+    # Any family: a codec (dac_tiny), two steps; the same codes decode to other audio with --ema.
+    run = tmp_path / "dac"
+    Trainer(load_config(REPO_ROOT / "configs" / "dac_tiny.yaml", [*FAST, "train.max_steps=2", "train.ema_decay=0.5"]),
+            run).fit()
+    clip = tmp_path / "clip.wav"
+    soundfile.write(clip, 0.1 * torch.randn(4096, generator=torch.Generator().manual_seed(0)).numpy(), 16000)
+    assert distgan(["encode", "--checkpoint", str(run), str(clip), "--out", str(tmp_path / "codes"), "--ema"]) == 0
+    codes = tmp_path / "codes" / "clip.codes.safetensors"
+    for flags, out in (([], "live"), (["--ema"], "ema")):
+        assert distgan(["decode", str(codes), "--out", str(tmp_path / out), "--device", "cpu", *flags]) == 0
+    ema_wave, live_wave = (soundfile.read(tmp_path / out / "clip.wav")[0] for out in ("ema", "live"))
+    assert ema_wave.shape == live_wave.shape and abs(ema_wave - live_wave).max() > 1e-5
 
 
 @pytest.mark.parametrize("decay", ["0", "1", "1.5", "-0.1"])
