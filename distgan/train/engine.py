@@ -43,6 +43,8 @@ runs. Facts the design rests on (tests in ``tests/train/test_deepspeed.py`` and
   ``distgan.models.ema_quantize``) get an all-reduce statistics reducer when there are several
   ranks (``codebook_sync``): per quantizer layer and training step, one all-reduce inside the
   forward, beside the step's own collective; the buffers stay fp32 and bit-identical on every rank.
+- **The model EMA averages what each rank holds** (``local_parameters``: the whole parameters, or
+  ZeRO-3's partitions), so it needs no collective; ``ema.py`` says how each engine stores it.
 - **No ``prepare`` of the shard loader.** The WebDataset stream splits by rank itself
   (``distgan.data.stream.plan``); ``accelerator.prepare`` would shard it a second time.
 """
