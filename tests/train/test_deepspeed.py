@@ -208,9 +208,12 @@ def test_a_payload_in_a_zero_shard_never_runs(runs: dict[str, Path], tmp_path: P
 
 @pytest.mark.slow
 def test_bf16_under_zero3_trains_and_ranks_agree(tmp_path: Path) -> None:
-    run_distgan(train_args(tmp_path, "train.max_steps=2", "train.precision=bf16"), launcher="accelerate:cpu_zero3.yaml")
+    run_distgan(train_args(tmp_path, "train.max_steps=2", "train.precision=bf16", STEPS[-1]),
+                launcher="accelerate:cpu_zero3.yaml")
     final = checkpoints(tmp_path)[-1]
     assert rank_state(final, 0)["weights"] == rank_state(final, 1)["weights"]
+    average = average_state_dict(open_checkpoint(final))  # the model EMA of bf16 partitions, kept in fp32
+    assert average and all(value.dtype == torch.float32 and torch.isfinite(value).all() for value in average.values())
     assert all(row["g/total"] == row["g/total"] for row in local_logs(tmp_path, 0))  # not NaN
 
 
