@@ -9,6 +9,8 @@ each rank it then sums the bytes of the tensors that are actually there, never a
   partition), split into the Adam moments (and step counts) and the fp32 master copy that
   DeepSpeed's ZeRO optimizers keep of their partition even in fp32 training;
 - *parameters*: each parameter's storage on this rank (ZeRO-3: its partition, ``ds_tensor``);
+- *EMA* (with ``train.ema_decay`` set): the fp32 average of G's weights this rank keeps
+  (``distgan.train.ema``; ZeRO-3: of its partition only), after the step moved it;
 - *gradients*: read just before each engine's step, after the backward: the ``.grad`` tensors plus
   every tensor the optimizer keeps under an attribute named for gradients (ZeRO's partitioned
   gradient buffers). DDP's own bucket copies of the gradients are not visible from here. At that
@@ -123,6 +125,7 @@ def gradient_bytes(model: torch.nn.Module, optimizer: Any) -> int:
 def _trainer_parts(cfg: Config):
     from distgan.families import build_models, front_end
     from distgan.losses.mel import MelSpectrogram
+    from distgan.train.ema import ModelEMA
     from distgan.train.engine import build_engines
     from distgan.train.step import GANStep
 
@@ -130,8 +133,9 @@ def _trainer_parts(cfg: Config):
     generator, discriminator = build_models(cfg)
     g, d, info = build_engines(cfg, generator, discriminator)
     mel_input = front_end(cfg.model.generator, cfg.audio).to(info.device)
+    ema = ModelEMA.configured(cfg.train.ema_decay, g)
     step = GANStep(cfg, g, d, info, mel_input, MelSpectrogram.for_loss(cfg.audio).to(info.device),
-                   lambda _: contextlib.nullcontext(), lambda _: None)
+                   lambda _: contextlib.nullcontext(), lambda _: None, ema)
     wave = 0.1 * torch.randn(cfg.data.batch_size, cfg.data.segment_samples, generator=torch.Generator().manual_seed(0))
     return g, d, info, step, wave.to(info.device)
 
@@ -151,6 +155,7 @@ def rank_memory(cfg: Config) -> dict[str, Any]:
     step([wave], 0)
     for engine in (g, d):
         found[engine.name].update(params=parameter_bytes(engine.model), **optimizer_state_bytes(engine.optimizer))
+    found["generator"]["ema"] = step.ema.nbytes() if step.ema is not None else 0
     return {"rank": info.rank, "world_size": info.world_size, "stage": info.deepspeed_stage, **found}
 
 

@@ -44,7 +44,7 @@ from distgan.families import build_models, family_of, front_end
 from distgan.losses.mel import MelSpectrogram
 from distgan.train.engine import make_optimizer
 
-PHASES = ("data", "g_forward", "d_update", "g_update")
+PHASES = ("data", "g_forward", "d_update", "g_update", "ema")  # ema: with train.ema_decay only
 
 
 def _sync(device: torch.device) -> None:
@@ -82,7 +82,7 @@ class PhaseClock:
 
 
 def bench_distgan(cfg: Config, steps: int, warmup: int) -> dict[str, float]:
-    """Median seconds per step of ``Trainer.fit`` and of its phases, after ``warmup`` steps.
+    """Median seconds per step of ``Trainer.fit`` and of its phases that ran, after ``warmup`` steps.
 
     ``cfg`` runs ``warmup + steps + 1`` steps: the last one also writes the final checkpoint and
     is left out.
@@ -92,7 +92,8 @@ def bench_distgan(cfg: Config, steps: int, warmup: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="distgan-bench-") as run_dir:
         clock = PhaseClock(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
         Trainer(cfg, Path(run_dir), phase_timer=clock).fit()
-    return {name: statistics.median(clock.seconds[name][warmup: warmup + steps]) for name in ("step", *PHASES)}
+    return {name: statistics.median(clock.seconds[name][warmup: warmup + steps]) for name in ("step", *PHASES)
+            if clock.seconds.get(name)}
 
 
 def bench_plain(cfg: Config, steps: int, warmup: int, batches: list[torch.Tensor], device: torch.device

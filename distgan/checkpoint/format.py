@@ -9,6 +9,8 @@ them through this module, which imports nothing from training. Layout::
       discriminator/
       trainer.pt          step, epoch, data position, counters (rank 0)
       ranks/rank-00000.pt RNG states and a weight fingerprint, one file per rank
+      ema/generator.pt    train.ema_decay: the average of G's weights (rank 0), or under ZeRO-3
+      ema/generator/rank-00000.pt  each rank's partition of it (``distgan.checkpoint.ema``)
       config.yaml         the resolved config of the run
       COMPLETE            JSON: step, world size, ZeRO stage, and every other file's size and
                           XXH3-128 digest; written last, after every file is on the disk

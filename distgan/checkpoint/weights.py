@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from distgan.checkpoint.ema import has_average, no_average, with_average
 from distgan.checkpoint.files import deepspeed_records, load_file, weights_only_loads
 from distgan.checkpoint.format import DDP_STATE, ENGINES, ZERO_TAG, Checkpoint
 from distgan.config import AudioConfig, Config, FamilyConfig, config_from_yaml_text, family_section, from_dict
@@ -31,9 +32,14 @@ def checkpoint_config(checkpoint: Checkpoint) -> Config:
     return config_from_yaml_text(checkpoint.config_text())
 
 
-def generator_state_dict(checkpoint: Checkpoint) -> dict[str, torch.Tensor]:
-    """Full fp32 generator weights (weight norm still in place), consolidating ZeRO partitions."""
-    return engine_state_dict(checkpoint, ENGINES[0])
+def generator_state_dict(checkpoint: Checkpoint, ema: bool = False) -> dict[str, torch.Tensor]:
+    """Full fp32 generator weights (weight norm still in place), consolidating ZeRO partitions;
+    with ``ema``, the parameters are the run's average of them (``train.ema_decay``; refused,
+    naming the checkpoint and the setting, where it kept none), the buffers the live ones."""
+    if ema and not has_average(checkpoint):
+        raise no_average(checkpoint)  # before any consolidation
+    state = engine_state_dict(checkpoint, ENGINES[0])
+    return with_average(state, checkpoint) if ema else state
 
 
 def ddp_engine_state(checkpoint: Checkpoint, engine: str) -> dict | None:

@@ -50,22 +50,25 @@ def main(args: argparse.Namespace) -> int:
 
 def _totals(rank: dict) -> dict[str, float]:
     models = [rank["generator"], rank["discriminator"]]
-    return {key: sum(m[key] for m in models) / MIB for key in ("moments", "master", "params", "grads")}
+    return {key: sum(m.get(key, 0) for m in models) / MIB for key in ("moments", "master", "params", "grads", "ema")}
 
 
 def state_table(modes: dict[str, list[dict]]) -> list[str]:
     """One row per mode and rank: optimizer state (Adam moments + fp32 master) and parameters +
-    gradients, each with its ratio to DDP's rank 0 when DDP was measured."""
+    gradients, each with its ratio to DDP's rank 0 when DDP was measured; with ``train.ema_decay``,
+    the average of G's weights the rank keeps (its ratio to DDP's too)."""
     ddp = _totals(modes["ddp"][0]) if "ddp" in modes else None
+    with_ema = any(rank["generator"].get("ema") for ranks in modes.values() for rank in ranks)
     lines = [f"{'mode':<6}{'rank':>5}{'Adam moments':>14}{'fp32 master':>13}{'optimizer state':>22}"
-             f"{'params':>10}{'grads':>10}{'params + grads':>22}"]
+             f"{'params':>10}{'grads':>10}{'params + grads':>22}" + (f"{'G EMA':>18}" if with_ema else "")]
     for mode, ranks in modes.items():
         for rank in ranks:
             t = _totals(rank)
             state, weights = t["moments"] + t["master"], t["params"] + t["grads"]
             state_ratio = f" (x{state / (ddp['moments'] + ddp['master']):.2f})" if ddp else ""
             weights_ratio = f" (x{weights / (ddp['params'] + ddp['grads']):.2f})" if ddp else ""
+            ema = f"{t['ema']:.2f}" + (f" (x{t['ema'] / ddp['ema']:.2f})" if ddp and ddp["ema"] else "")
             lines.append(f"{mode:<6}{rank['rank']:>5}{t['moments']:>14.1f}{t['master']:>13.1f}"
                          f"{f'{state:.1f}{state_ratio}':>22}{t['params']:>10.1f}{t['grads']:>10.1f}"
-                         f"{f'{weights:.1f}{weights_ratio}':>22}")
+                         f"{f'{weights:.1f}{weights_ratio}':>22}" + (f"{ema:>18}" if with_ema else ""))
     return lines

@@ -76,13 +76,18 @@ def _print_plain(args: argparse.Namespace, cfg, batches: list, device, audio_sec
     print(f"timing distgan's Trainer ({rounds})...", flush=True)
     ours = bench_distgan(cfg, args.steps, args.warmup)
     print(f"median of {args.steps} steps after {args.warmup} warm-up")
-    print(f"{'':<10}{'s/step':>9}{'data':>9}{'G fwd':>9}{'D upd':>9}{'G upd':>9}{'other':>9}{'audio-s/s':>11}")
-    other = ours["step"] - sum(ours[p] for p in PHASES)
-    print(f"{'distgan':<10}{ours['step']:>9.4f}" + "".join(f"{ours[p]:>9.4f}" for p in PHASES)
+    phases = [p for p in PHASES if p in ours]
+    labels = {"data": "data", "g_forward": "G fwd", "d_update": "D upd", "g_update": "G upd", "ema": "EMA"}
+    print(f"{'':<10}{'s/step':>9}" + "".join(f"{labels[p]:>9}" for p in phases) + f"{'other':>9}{'audio-s/s':>11}")
+    other = ours["step"] - sum(ours[p] for p in phases)
+    print(f"{'distgan':<10}{ours['step']:>9.4f}" + "".join(f"{ours[p]:>9.4f}" for p in phases)
           + f"{other:>9.4f}{audio_seconds / ours['step']:>11.2f}")
-    print(f"{'plain':<10}{plain['step']:>9.4f}{'':>45}{audio_seconds / plain['step']:>11.2f}")
+    print(f"{'plain':<10}{plain['step']:>9.4f}{'':>{9 * len(phases) + 9}}{audio_seconds / plain['step']:>11.2f}")
     ratio = ours["step"] / plain["step"]
     print(f"overhead: distgan / plain = {ratio:.3f}x ({(ratio - 1) * 100:+.1f}%)")
+    if "ema" in ours:  # the plain loop keeps no average: its cost is part of the overhead
+        print(f"the average of G's weights (train.ema_decay={cfg.train.ema_decay}): {ours['ema'] * 1e3:.2f} ms "
+              f"a step, {ours['ema'] / ours['step'] * 100:.2f}% of distgan's step")
 
 
 def _print_reference(args: argparse.Namespace, cfg, batches: list, audio_seconds: float) -> None:
@@ -91,7 +96,7 @@ def _print_reference(args: argparse.Namespace, cfg, batches: list, audio_seconds
     print(f"timing the original step and distgan's Trainer.train_step: {args.warmup} warm-up steps each, then "
           f"{args.rounds} alternating rounds of {args.steps} steps...", flush=True)
     result = bench_against_reference(cfg, args.steps, args.warmup, args.rounds, batches)
-    phases = [p for p in ("g_forward", "d_update", "g_update") if p in result["distgan"]]
+    phases = [p for p in ("g_forward", "d_update", "g_update", "ema") if p in result["distgan"]]
     print(f"minimum (median) of {args.rounds * args.steps} steps per side; CPU s: this process's CPU seconds")
     print(f"{'':<11}{'s/step':>9}{'median':>9}{'CPU s':>9}{'audio-s/s':>11}{'peak MiB':>10}"
           + "".join(f"{p:>10}" for p in phases))

@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="decode the first K of the file's codebooks (default: all it holds)")
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu, cuda, cuda:1 (default: cuda if "
                                                        "available, else cpu)")
+    parser.add_argument("--ema", action="store_true",
+                        help="the average of the generator's weights the run kept (train.ema_decay) instead of its "
+                             "live weights; refused for a checkpoint without one")
 
 
 def _check(path: Path, info: CodesInfo, codec: Codec, k: int) -> None:
@@ -62,7 +65,7 @@ def main(args: argparse.Namespace) -> int:
             codes, info = read_codes(path)
             source = args.checkpoint or Path(info.checkpoint)
             if source not in codecs:
-                codecs[source] = load_codec(source, device=device)
+                codecs[source] = load_codec(source, device=device, ema=args.ema)
             k = info.n_codebooks if args.n_quantizers is None else args.n_quantizers
             _check(path, info, codecs[source], k)
             jobs.append((path, codes[:k], info, codecs[source]))

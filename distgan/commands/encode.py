@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="encode with the first K codebooks only (a lower bitrate; default: all)")
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu, cuda, cuda:1 (default: cuda if "
                                                        "available, else cpu)")
+    parser.add_argument("--ema", action="store_true",
+                        help="the average of the generator's weights the run kept (train.ema_decay) instead of its "
+                             "live weights; refused for a checkpoint without one")
 
 
 def bitrate_line(codebooks: int, codebook_size: int, frame_rate: float, bits_per_second: float) -> str:
@@ -48,7 +51,7 @@ def main(args: argparse.Namespace) -> int:
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     try:
-        codec = load_codec(args.checkpoint, device=device)
+        codec = load_codec(args.checkpoint, device=device, ema=args.ema)
         k = codec.n_codebooks if args.n_quantizers is None else args.n_quantizers
         if not 1 <= k <= codec.n_codebooks:
             raise ValueError(f"--n-quantizers {k}: between 1 and the codec's {codec.n_codebooks} codebooks")

@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "dac: the .pth that dac.DAC.load reads (default: %(default)s)")
     parser.add_argument("--discriminator", action="store_true",
                         help="hifigan / bigvgan: also write the discriminators (do_ file), with fresh optimizers")
+    parser.add_argument("--ema", action="store_true",
+                        help="the average of the generator's weights the run kept (train.ema_decay) instead of its "
+                             "live weights; refused for a checkpoint without one")
     parser.add_argument("--optimizer", action="store_true",
                         help="hifigan / bigvgan: the do_ file's optimizers are the run's AdamW states (DDP "
                              "checkpoints; implies --discriminator)")
@@ -58,9 +61,10 @@ def main(args: argparse.Namespace) -> int:
 
     try:
         if args.format == "distgan":
-            path = export_generator(args.source, args.out)
+            path = export_generator(args.source, args.out, args.ema)
         else:
-            paths = export_release(args.source, args.out, args.format, args.discriminator, args.optimizer)
+            paths = export_release(args.source, args.out, args.format, args.discriminator, args.optimizer,
+                                   ema=args.ema)
     except (ValueError, FileNotFoundError) as err:
         print(f"distgan export: {err}")
         return 2

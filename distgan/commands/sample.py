@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="noise seed: the same seed and checkpoint give the same clips; default: %(default)s")
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu, cuda, cuda:1 (default: cuda if "
                                                        "available, else cpu)")
+    parser.add_argument("--ema", action="store_true",
+                        help="the average of the generator's weights the run kept (train.ema_decay) instead of its "
+                             "live weights; refused for a checkpoint without one")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -32,7 +35,7 @@ def main(args: argparse.Namespace) -> int:
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     try:
-        generator, cfg, step = load_noise_generator(args.checkpoint)
+        generator, cfg, step = load_noise_generator(args.checkpoint, ema=args.ema)
     except (ValueError, FileNotFoundError) as err:
         print(f"distgan sample: {err}")
         return 2

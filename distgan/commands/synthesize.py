@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="inputs vocoded together (padded to the longest); default: %(default)s")
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu, cuda, cuda:1 (default: cuda if "
                                                        "available, else cpu)")
+    parser.add_argument("--ema", action="store_true",
+                        help="the average of the generator's weights the run kept (train.ema_decay) instead of its "
+                             "live weights; refused for a checkpoint without one")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -41,7 +44,7 @@ def main(args: argparse.Namespace) -> int:
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     try:
-        vocoder = load_generator(args.checkpoint, device=device)
+        vocoder = load_generator(args.checkpoint, device=device, ema=args.ema)
         items = [read_input(path, vocoder) for path in args.inputs]
     except (ValueError, FileNotFoundError) as err:
         print(f"distgan synthesize: {err}")

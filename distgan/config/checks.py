@@ -189,6 +189,8 @@ def _check_loop(cfg: Config) -> None:
     _need(bool(train.init_from) or not (train.init_discriminator or train.init_optimizers),
           "train.init_discriminator and train.init_optimizers take weights from train.init_from, which is not set")
     _need(train.grad_accum >= 1, "train.grad_accum must be at least 1")
+    _need(train.ema_decay is None or 0.0 < train.ema_decay < 1.0,
+          f"train.ema_decay must be between 0 and 1 (exclusive), or null for no average; got {train.ema_decay}")
     _need(log.every_steps >= 1, "log.every_steps must be at least 1")
     _need(log.val_every_steps >= 0, "log.val_every_steps must be >= 0 (0 disables)")
     _need(log.val_every_minutes >= 0, "log.val_every_minutes must be >= 0 (0 disables)")

@@ -217,6 +217,10 @@ class TrainConfig:
     # Also take the discriminator from init_from (else a fresh one), and the Adam moments (DDP only).
     init_discriminator: bool = False
     init_optimizers: bool = False
+    # An exponential moving average of G's weights, kept in fp32 (train/ema.py), moved after each G
+    # update: null keeps none; audiocraft keeps one at 0.99. Validation, and `--ema` in synthesize,
+    # decode, encode, sample and export, use it.
+    ema_decay: float | None = None
 
 
 @dataclass

@@ -22,7 +22,7 @@ from distgan.checkpoint.releases import find_release, read_generator
 from distgan.checkpoint.weights import EXPORT_SUFFIX, read_export
 from distgan.config import AudioConfig, FamilyConfig
 from distgan.families import build_generator, get_family
-from distgan.inference.load import load_checkpoint_generator, require_offer
+from distgan.inference.load import load_checkpoint_generator, refuse_ema_of_export, require_offer
 from distgan.models.reference_weights import load_reference_state_dict
 
 NOT_A_CODEC = "it is not a codec"
@@ -97,12 +97,15 @@ def _release_codec(path: Path) -> tuple[nn.Module, AudioConfig, FamilyConfig]:
     return generator, audio, generator_cfg
 
 
-def load_codec(path: str | Path, device: str | torch.device = "cpu") -> Codec:
+def load_codec(path: str | Path, device: str | torch.device = "cpu", ema: bool = False) -> Codec:
     """A ready-to-run codec (eval mode, weight norm removed) from a run directory, a checkpoint
-    folder, an exported ``.safetensors`` file or a codec's release file."""
+    folder, an exported ``.safetensors`` file or a codec's release file; ``ema``: a checkpoint's
+    average of the weights (``train.ema_decay``) instead of its live ones."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or directory")
+    if path.is_file():
+        refuse_ema_of_export(path, ema)
     if path.suffix == EXPORT_SUFFIX:
         state, audio, generator_cfg = read_export(path)
         require_offer(generator_cfg, path, ("encode",), NOT_A_CODEC)
@@ -113,7 +116,7 @@ def load_codec(path: str | Path, device: str | torch.device = "cpu") -> Codec:
         generator, audio, generator_cfg = _release_codec(path)
         generator.remove_weight_norm()
     else:
-        generator, cfg, _ = load_checkpoint_generator(path, offers=("encode",))
+        generator, cfg, _ = load_checkpoint_generator(path, offers=("encode",), ema=ema)
         generator.remove_weight_norm()
         audio, generator_cfg = cfg.audio, cfg.model.generator
     return Codec(generator, audio, generator_cfg).to(device).eval()

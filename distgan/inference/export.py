@@ -16,13 +16,15 @@ from distgan.checkpoint.weights import write_export
 from distgan.inference.load import load_checkpoint_generator
 
 
-def export_generator(source: str | Path, out: str | Path) -> Path:
+def export_generator(source: str | Path, out: str | Path, ema: bool = False) -> Path:
     """``source``'s generator as ``out`` (and ``out.yaml``): a mel vocoder (``load_generator``) or a
-    codec (``load_codec``) reads it back."""
-    generator, cfg, step = load_checkpoint_generator(source, offers=("synthesize", "decode"))
+    codec (``load_codec``) reads it back. ``ema``: the run's average of the weights (``train.ema_decay``),
+    which ``out.yaml`` then says (``weights: ema``)."""
+    generator, cfg, step = load_checkpoint_generator(source, offers=("synthesize", "decode"), ema=ema)
     generator.remove_weight_norm()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     model_cfg = write_export(out, generator.state_dict(), cfg.audio, cfg.model.generator, step)
-    out.with_suffix(".yaml").write_text(yaml.safe_dump({**model_cfg, "step": step}, sort_keys=False))
+    said = {**model_cfg, "step": step, **({"weights": "ema"} if ema else {})}
+    out.with_suffix(".yaml").write_text(yaml.safe_dump(said, sort_keys=False))
     return out

@@ -32,7 +32,12 @@ import torch
 from torch import nn
 
 from distgan.checkpoint.format import ENGINES, Checkpoint, resolve_checkpoint
-from distgan.checkpoint.weights import checkpoint_config, ddp_engine_state, engine_state_dict
+from distgan.checkpoint.weights import (
+    checkpoint_config,
+    ddp_engine_state,
+    engine_state_dict,
+    generator_state_dict,
+)
 from distgan.config import Config, OptimizerConfig
 from distgan.families import build_models, release_format, release_format_names
 from distgan.inference.release_formats import (
@@ -109,15 +114,16 @@ def _discriminator_file(fmt: str, cfg: Config, checkpoint: Checkpoint, generator
 
 
 def export_release(source: str | Path, out: str | Path, fmt: str, discriminator: bool = False,
-                   optimizer: bool = False, report: Callable[[str], Any] = print) -> list[Path]:
+                   optimizer: bool = False, report: Callable[[str], Any] = print, ema: bool = False) -> list[Path]:
     """Write ``source``'s newest complete checkpoint (or that checkpoint) into the folder ``out`` in
-    ``fmt``'s release format; returns the files written. ``optimizer`` implies ``discriminator``."""
+    ``fmt``'s release format; returns the files written. ``optimizer`` implies ``discriminator``;
+    ``ema``: the generator file holds the run's average of its weights (``train.ema_decay``)."""
     checkpoint = resolve_checkpoint(source)
     cfg = checkpoint_config(checkpoint)
     discriminator = discriminator or optimizer
     _check(fmt, cfg, checkpoint, discriminator, optimizer)
     generator, discriminators = build_models(cfg)
-    generator.load_state_dict(engine_state_dict(checkpoint, ENGINES[0]))
+    generator.load_state_dict(generator_state_dict(checkpoint, ema))
     out = Path(out)
     release = release_format(fmt)[1]
     g_name, do_name = release_files(fmt, checkpoint.step)

@@ -56,40 +56,50 @@ def require_offer(section: FamilyConfig, where: Path, offers: tuple[str, ...], n
                          f"{not_this} (distgan {' / '.join(spec.offers)} is its command)")
 
 
+def refuse_ema_of_export(path: Path, ema: bool) -> None:
+    """An export holds one set of weights (the average when it was exported with ``--ema``)."""
+    if ema:
+        raise ValueError(f"{path} is an export: it holds one set of weights, --ema reads a run directory or "
+                         "checkpoint folder (export that with --ema for its average)")
+
+
 def _mel_vocoder(section: FamilyConfig, where: Path) -> None:
     """Refuse a family whose generator does not turn mel spectrograms into audio."""
     require_offer(section, where, ("synthesize",), "not a mel spectrogram")
 
 
-def load_checkpoint_generator(path: str | Path, offers: tuple[str, ...] = ("synthesize",)
+def load_checkpoint_generator(path: str | Path, offers: tuple[str, ...] = ("synthesize",), ema: bool = False
                               ) -> tuple[nn.Module, Config, int]:
     """Generator (weight norm still in place), its config, and the step it was saved at, from a
     run directory (its newest complete checkpoint) or a checkpoint folder; refused unless its
-    family offers one of ``offers`` (a mel vocoder's ``synthesize`` by default)."""
+    family offers one of ``offers`` (a mel vocoder's ``synthesize`` by default). With ``ema``, the
+    average of its weights the run kept (``train.ema_decay``; ZeRO-3's partitions gathered)."""
     checkpoint = resolve_checkpoint(path)
     cfg = checkpoint_config(checkpoint)
     require_offer(cfg.model.generator, checkpoint.path, offers, f"not what distgan {' / '.join(offers)} reads")
     generator = build_generator(cfg.model.generator, cfg.audio)
-    generator.load_state_dict(generator_state_dict(checkpoint))
+    generator.load_state_dict(generator_state_dict(checkpoint, ema))
     return generator, cfg, checkpoint.step
 
 
-def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Vocoder:
+def load_generator(path: str | Path, device: str | torch.device = "cpu", ema: bool = False) -> Vocoder:
     """A ready-to-run vocoder (eval mode, weight norm removed) from any of distgan's outputs:
     a run directory (its newest complete checkpoint), a checkpoint folder or an exported
     ``.safetensors`` file. Its ``audio`` is the mel configuration the generator was trained with.
+    ``ema``: a checkpoint's average of the weights instead of its live ones (refused for an export, which holds one set).
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or directory")
     if path.suffix == EXPORT_SUFFIX:
+        refuse_ema_of_export(path, ema)
         state, audio, generator_cfg = read_export(path)
         _mel_vocoder(generator_cfg, path)
         generator = build_generator(generator_cfg, audio)
         generator.remove_weight_norm()
         generator.load_state_dict(state)
     else:
-        generator, cfg, _ = load_checkpoint_generator(path)
+        generator, cfg, _ = load_checkpoint_generator(path, ema=ema)
         generator.remove_weight_norm()
         audio, generator_cfg = cfg.audio, cfg.model.generator
     return Vocoder(generator, audio, generator_cfg).to(device).eval()

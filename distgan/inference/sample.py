@@ -19,8 +19,9 @@ from distgan.families import family_of
 from distgan.families.wavegan.models import latent_noise
 
 
-def load_noise_generator(path: str | Path) -> tuple[torch.nn.Module, Config, int]:
-    """The generator (eval mode), its run's config and the checkpoint's step."""
+def load_noise_generator(path: str | Path, ema: bool = False) -> tuple[torch.nn.Module, Config, int]:
+    """The generator (eval mode), its run's config and the checkpoint's step; ``ema``: the run's
+    average of its weights (``train.ema_decay``), BatchNorm's running estimates the live ones."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or directory")
@@ -31,7 +32,7 @@ def load_noise_generator(path: str | Path) -> tuple[torch.nn.Module, Config, int
         raise ValueError(f"{checkpoint.path} is a {spec.name} run: its generator turns {spec.generator_input} into "
                          f"audio (distgan {' / '.join(spec.offers)}), it does not sample from noise")
     generator = spec.load_parts().build_generator(cfg.model.generator, cfg.audio)
-    generator.load_state_dict(generator_state_dict(checkpoint))
+    generator.load_state_dict(generator_state_dict(checkpoint, ema))
     return generator.eval(), cfg, checkpoint.step
 
 

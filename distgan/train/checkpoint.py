@@ -43,6 +43,7 @@ from distgan.checkpoint.format import (
     tmp_folder_name,
 )
 from distgan.distributed import ProcessInfo
+from distgan.train.ema import ModelEMA
 from distgan.train.engine import ModelEngine
 from distgan.train.resume import reject
 
@@ -117,7 +118,8 @@ class CheckpointWriter:
         self.last_good = last_good
 
     def save(self, step: int, engines: Sequence[ModelEngine], trainer_state: dict[str, Any],
-             rank_state: dict[str, Any], config_text: str) -> Path:
+             rank_state: dict[str, Any], config_text: str, ema: ModelEMA | None = None) -> Path:
+        """Every rank: write step ``step``'s checkpoint (``ema``: with the average of G's weights)."""
         final, tmp = self.root / step_folder_name(step), self.root / tmp_folder_name(step)
         if self.last_good == final:  # resumed at this very step: the state on disk is this state
             return final
@@ -128,7 +130,7 @@ class CheckpointWriter:
             shutil.rmtree(tmp, ignore_errors=True)  # left by a process killed while saving
             (tmp / rank_file(0)).parent.mkdir(parents=True)
         distributed.barrier()
-        error = self._attempt(lambda: self._write_local(tmp, engines, trainer_state, rank_state, config_text))
+        error = self._attempt(lambda: self._write_local(tmp, engines, trainer_state, rank_state, config_text, ema))
         self._agree(error, final, tmp)
         entries: dict[str, dict] = {}
         error = self._attempt(lambda: entries.update(self._digest_share(tmp)))
@@ -142,9 +144,11 @@ class CheckpointWriter:
         return final
 
     def _write_local(self, tmp: Path, engines: Sequence[ModelEngine], trainer_state: dict[str, Any],
-                     rank_state: dict[str, Any], config_text: str) -> None:
+                     rank_state: dict[str, Any], config_text: str, ema: ModelEMA | None) -> None:
         for engine in engines:
             engine.save(tmp / engine.name, self.info.is_main)
+        if ema is not None:
+            ema.save(tmp, self.info.rank)
         save_file(rank_state, tmp / rank_file(self.info.rank))
         if self.info.is_main:
             save_file(trainer_state, tmp / TRAINER_STATE)

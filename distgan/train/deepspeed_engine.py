@@ -146,6 +146,37 @@ class DeepSpeedEngine(ModelEngine):
                 if name in module:
                     buffer.copy_(module[name])
 
+    def _zero3(self) -> bool:
+        return self.engine.zero_optimization_stage() == 3
+
+    def local_parameters(self) -> dict[str, torch.Tensor]:
+        """ZeRO-3: each parameter's partition on this rank (``ds_tensor``, flat, in the run's dtype)."""
+        if not self._zero3():
+            return super().local_parameters()
+        return {name: p.ds_tensor.detach() for name, p in self.model.named_parameters()}
+
+    def partition(self) -> tuple[int, int] | None:
+        return (self.engine.global_rank, self.engine.world_size) if self._zero3() else None
+
+    def parameter_shapes(self) -> dict[str, list[int]]:
+        if not self._zero3():
+            return super().parameter_shapes()
+        return {name: list(p.ds_shape) for name, p in self.model.named_parameters()}
+
+    def local_parameters_changed(self) -> None:
+        """ZeRO-3: what its optimizer's ``step`` does around an update of the partitions (0.19.8's
+        ``DeepSpeedZeroOptimizer_Stage3``): release every gathered parameter, gather the persistent
+        ones (small parameters it keeps whole on every rank, ``param_persistence_threshold``) again
+        from the new partitions, and drop ZeRO++'s secondary copies. Without it the persistent
+        parameters would keep their old values. Every rank calls it (the gather is a collective)."""
+        if not self._zero3():
+            return
+        optimizer = self.engine.optimizer
+        optimizer._partition_all_parameters()
+        if optimizer.persistent_parameters:
+            optimizer.persistent_parameters[0].all_gather(optimizer.persistent_parameters)
+        optimizer.invalidate_secondary_tensor()
+
     @contextlib.contextmanager
     def full_parameters(self) -> Iterator[nn.Module]:
         if self.engine.zero_optimization_stage() != 3:

@@ -43,6 +43,8 @@ runs. Facts the design rests on (tests in ``tests/train/test_deepspeed.py`` and
   ``distgan.models.ema_quantize``) get an all-reduce statistics reducer when there are several
   ranks (``codebook_sync``): per quantizer layer and training step, one all-reduce inside the
   forward, beside the step's own collective; the buffers stay fp32 and bit-identical on every rank.
+- **The model EMA averages what each rank holds** (``local_parameters``: the whole parameters, or
+  ZeRO-3's partitions), so it needs no collective; ``ema.py`` says how each engine stores it.
 - **No ``prepare`` of the shard loader.** The WebDataset stream splits by rank itself
   (``distgan.data.stream.plan``); ``accelerator.prepare`` would shard it a second time.
 """
@@ -117,6 +119,25 @@ class ModelEngine(ABC):
         """Before a checkpoint: every rank takes the same BatchNorm running estimates (``sync_batchnorm``)."""
         if self.averages_running_stats:
             average_running_stats(self.model)
+
+    def local_parameters(self) -> dict[str, torch.Tensor]:
+        """What this rank holds of each parameter, by name: the whole parameter, or under ZeRO-3
+        this rank's flat partition (``partition``). Views: after writing into them (``no_grad``),
+        call ``local_parameters_changed``. The model EMA (``ema.py``) averages these."""
+        return {name: p.detach() for name, p in self.model.named_parameters()}
+
+    def partition(self) -> tuple[int, int] | None:
+        """``(rank, ranks)`` when ``local_parameters`` are partitions: rank ``r`` holds elements
+        ``[r * size, (r + 1) * size)`` of each flattened parameter, ``size = ceil(numel / ranks)``."""
+        return None
+
+    def parameter_shapes(self) -> dict[str, list[int]]:
+        """Each parameter's whole shape, by name (also where this rank holds a partition)."""
+        return {name: list(p.shape) for name, p in self.model.named_parameters()}
+
+    def local_parameters_changed(self) -> None:
+        """After writing into ``local_parameters``: make the forward see the new values."""
+        return None  # they are the model's own parameters (ZeRO-3 gathers again: deepspeed_engine)
 
     @property
     def skips_on_device(self) -> bool:

@@ -94,6 +94,12 @@ class SkipGuard:
         update = self.updates.setdefault(engine.name[0], Update())
         update.values, update.skipped = values, skipped
 
+    def skipped(self, key: str) -> torch.Tensor | bool:
+        """Whether this step's update of ``key`` ("d", "g") was skipped, as this rank knows it (a
+        device flag where the engine skips on the device; every rank's verdict is the same)."""
+        update = self.updates.get(key)
+        return update.skipped if update is not None else False
+
     def settle(self, requests: dict[str, bool]) -> tuple[Values, list[str], dict[str, bool]]:
         """Every rank: the values to log, the updates skipped on any rank and which of
         ``REQUESTS`` any rank made (one collective, one host read)."""

@@ -36,19 +36,22 @@ import torch
 from distgan.config import Config
 from distgan.distributed import ProcessInfo
 from distgan.families import family_of
+from distgan.train.ema import ModelEMA
 from distgan.train.engine import ModelEngine
 from distgan.train.skips import SkipGuard, Values
 
 
 class GANStep:
-    """``phase(name)`` wraps each phase (``g_forward``, ``d_update``, ``g_update``); ``count``
-    adds to the logger's running counts (``skipped_updates/{g,d}``)."""
+    """``phase(name)`` wraps each phase (``g_forward``, ``d_update``, ``g_update``, ``ema``); ``count``
+    adds to the logger's running counts (``skipped_updates/{g,d}``); ``ema``: the average of G's
+    weights, which each G update that was not skipped moves (``ema.py``)."""
 
     def __init__(self, cfg: Config, g: ModelEngine, d: ModelEngine, info: ProcessInfo,
                  mel_input: torch.nn.Module, mel_loss: torch.nn.Module,
                  phase: Callable[[str], contextlib.AbstractContextManager],
-                 count: Callable[[dict[str, float]], None]) -> None:
+                 count: Callable[[dict[str, float]], None], ema: ModelEMA | None = None) -> None:
         self.cfg, self.g, self.d, self.info = cfg, g, d, info
+        self.ema = ema  # the average of G's weights (train.ema_decay), moved after each G update
         self.mel_input, self.mel_loss = mel_input, mel_loss
         # The family's arithmetic: G's input and each update's loss terms.
         self.objective = family_of(cfg).load_parts().objective(cfg, mel_input, mel_loss, info)
@@ -87,6 +90,9 @@ class GANStep:
         if train_g:
             with self.phase("g_update"):
                 self.g_update(waves, inputs, shared_fakes, adversarial=train_d)
+            if self.ema is not None:
+                with self.phase("ema"):
+                    self.ema.update(self.skips.skipped("g"))
         with self.phase("stop_check"):
             values, skipped, agreed = self.skips.settle({"stop": stop, "validate": validate})
         self.stop, self.validate = agreed["stop"], agreed["validate"]

@@ -36,6 +36,7 @@ from distgan.train.checkpoint import (
     set_rng_state,
     weight_fingerprint,
 )
+from distgan.train.ema import ModelEMA, applied
 from distgan.train.engine import build_engines
 from distgan.train.init_from import load_initial_weights
 from distgan.train.lock import RunDirBusy, RunDirLock
@@ -53,6 +54,7 @@ PHASES = {
     "g_forward": "training step: generator forward",
     "d_update": "training step: discriminator update",
     "g_update": "training step: generator update",
+    "ema": "training step: the average of the generator's weights",
     "log": "reducing metrics over ranks",
     "validation": "validation",
     "stop_check": "agreeing on skipped updates and a stop request",
@@ -147,6 +149,7 @@ class Trainer:
         self.mel_input = front_end(cfg.model.generator, cfg.audio).to(info.device)
         self.mel_loss = MelSpectrogram.for_loss(cfg.audio).to(info.device)
         self.state = TrainState()
+        self.ema = ModelEMA.configured(cfg.train.ema_decay, self.g)  # train.ema_decay: from the initial weights
         self.resumed_from: Checkpoint | None = None
         self._resume()
         if self.initial is not None and self.resumed_from is None:  # Adam moments go into the engines' optimizers
@@ -165,7 +168,7 @@ class Trainer:
                                             last_good=self.resumed_from.path if self.resumed_from else None)
         self.watchdog = Watchdog(cfg.faults.watchdog_minutes, info.rank, self.run_dir / "logs")
         self.gan_step = GANStep(cfg, self.g, self.d, info, self.mel_input, self.mel_loss, self._phase,
-                                self.logger.count)
+                                self.logger.count, self.ema)
         distributed.barrier()  # every rank is set up before any of them polls for a stop
 
     @contextlib.contextmanager
@@ -227,6 +230,8 @@ class Trainer:
         for engine in (self.g, self.d):
             engine.load(checkpoint.path / engine.name, checkpoint.world_size)
         check_weights((self.g, self.d), checkpoint)
+        if self.ema is not None:
+            self.ema.restore(checkpoint, print if self.info.is_main else _quiet)
         saved = checkpoint.trainer_state()
         self.state = TrainState(**saved["state"])
         self.state.batch_size = self.state.batch_size or saved_batch_size(checkpoint, self.cfg.data.batch_size)
@@ -257,7 +262,7 @@ class Trainer:
         batches = self._batches()
         try:
             if self.state.step == 0 and self.validator.validates_at_start:
-                with self._phase("validation"):
+                with self._phase("validation"), applied(self.ema):  # val/* are the average's
                     self.validator.run(self.g, self.logger, 0)
             while self.state.step < max_steps and not stop:
                 with self._phase("step"):
@@ -317,7 +322,7 @@ class Trainer:
                 bar.set_postfix({label: f"{reduced[key]:.3g}" for key, label in shown.items() if key in reduced})
         # A run bounded by the clock (the demo) also validates at its last step, which no step count names.
         if self.validator.due(step, self.gan_step.validate or (last and log.val_every_minutes > 0)):
-            with self._phase("validation"):
+            with self._phase("validation"), applied(self.ema):
                 self.validator.run(self.g, self.logger, step)
         if bar is not None:
             bar.update(1)
@@ -385,7 +390,7 @@ class Trainer:
                          "deepspeed_stage": self.info.deepspeed_stage}
         rank_state = {"rng": rng_state(), "weights": digests, "weights_hash": HASH_NAME, "step": self.state.step}
         return self.checkpoints.save(self.state.step, (self.g, self.d), trainer_state, rank_state,
-                                     dump_config(self.cfg))
+                                     dump_config(self.cfg), ema=self.ema)
 
 
 def _quiet(_: str) -> None:

@@ -14,8 +14,9 @@ import pytest
 import torch
 from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 
+from distgan.checkpoint.ema import FULL, average_state_dict, partition_file
 from distgan.checkpoint.files import UnsafeCheckpointFile, deepspeed_records, weights_only_loads
-from distgan.checkpoint.format import IncompleteCheckpoint
+from distgan.checkpoint.format import IncompleteCheckpoint, open_checkpoint
 from distgan.checkpoint.weights import read_export
 from distgan.config import ConfigError, load_config
 from distgan.families.hifigan.generator import HiFiGANGenerator
@@ -36,7 +37,8 @@ from tests.train.helpers import (
     train_args,
 )
 
-STEPS = ["train.max_steps=4", "checkpoint.every_steps=2", "checkpoint.keep_last=5"]
+# With the model EMA, which changes nothing else (decay 0.9: four steps leave it well apart from the weights).
+STEPS = ["train.max_steps=4", "checkpoint.every_steps=2", "checkpoint.keep_last=5", "train.ema_decay=0.9"]
 MODES = {"ddp": "cpu_ddp.yaml", "zero1": "cpu_zero1.yaml", "zero2": "cpu_zero2.yaml", "zero3": "cpu_zero3.yaml"}
 ZERO = ["zero1", "zero2", "zero3"]
 
@@ -120,6 +122,33 @@ def test_an_update_of_one_model_leaves_the_other_untouched(runs: dict[str, Path]
         for step in report["steps"]:
             assert step == {"d_update_changed_d": True, "d_update_changed_g": False,
                             "g_update_changed_g": True, "g_update_changed_d": False}, (rank, step)
+        ema = report["ema"]  # validation's view of the average (frozen_check.ema_check)
+        assert ema["ema_applied_is_the_saved_average"] and ema["ema_applied_differs"], (rank, ema)
+        assert ema["ema_gives_the_weights_back"], (rank, ema)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ZERO)
+def test_the_model_ema_matches_ddp_and_zero3_keeps_only_each_ranks_partition(runs: dict[str, Path],
+                                                                            mode: str) -> None:
+    final = open_checkpoint(checkpoints(runs[mode])[-1])
+    ours, reference = average_state_dict(final), average_state_dict(open_checkpoint(checkpoints(runs["ddp"])[-1]))
+    assert ours.keys() == reference.keys()
+    for name, value in ours.items():  # apart only in gradient summation order (see the losses test)
+        torch.testing.assert_close(value, reference[name], rtol=1e-4, atol=1e-5)
+    reports = [json.loads((runs[mode] / "frozen" / f"frozen-rank-{rank}.json").read_text())["ema"] for rank in (0, 1)]
+    whole = reports[0]["g_parameters"] * 4
+    if mode != "zero3":  # every rank holds the whole average; rank 0 writes it
+        assert FULL in final.files and all(report["ema_bytes"] == whole for report in reports)
+        return
+    assert FULL not in final.files
+    for rank, report in enumerate(reports):
+        part = torch.load(final.path / partition_file(rank), weights_only=True)
+        assert part["ranks"] == 2
+        for name, value in part["partition"].items():
+            assert value.dtype == torch.float32 and value.numel() == -(-ours[name].numel() // 2), name
+        # Half of the whole average on each rank, give or take each parameter's padding.
+        assert whole / 2 <= report["ema_bytes"] < whole / 2 + 4 * len(ours), report
 
 
 @pytest.mark.slow
@@ -138,6 +167,8 @@ def test_resume_from_a_checkpoint_continues_the_same_losses(runs: dict[str, Path
                 assert resumed[step][key] == straight[step][key], (rank, step, key)
     final = checkpoints(tmp_path)[-1]
     assert rank_state(final, 0)["weights"] == rank_state(checkpoints(runs[mode])[-1], 0)["weights"]
+    resumed_ema, straight_ema = (average_state_dict(open_checkpoint(c)) for c in (final, checkpoints(runs[mode])[-1]))
+    assert all(torch.equal(resumed_ema[name], value) for name, value in straight_ema.items())
 
 
 @pytest.mark.slow
@@ -177,9 +208,12 @@ def test_a_payload_in_a_zero_shard_never_runs(runs: dict[str, Path], tmp_path: P
 
 @pytest.mark.slow
 def test_bf16_under_zero3_trains_and_ranks_agree(tmp_path: Path) -> None:
-    run_distgan(train_args(tmp_path, "train.max_steps=2", "train.precision=bf16"), launcher="accelerate:cpu_zero3.yaml")
+    run_distgan(train_args(tmp_path, "train.max_steps=2", "train.precision=bf16", STEPS[-1]),
+                launcher="accelerate:cpu_zero3.yaml")
     final = checkpoints(tmp_path)[-1]
     assert rank_state(final, 0)["weights"] == rank_state(final, 1)["weights"]
+    average = average_state_dict(open_checkpoint(final))  # the model EMA of bf16 partitions, kept in fp32
+    assert average and all(value.dtype == torch.float32 and torch.isfinite(value).all() for value in average.values())
     assert all(row["g/total"] == row["g/total"] for row in local_logs(tmp_path, 0))  # not NaN
 
 
@@ -195,6 +229,9 @@ def assert_same_state(saved: Path, restored: Path) -> None:
                 assert torch.equal(tensor, b[model]["params"][name][key]), (model, name, key)
         for name, buffer in a[model]["buffers"].items():
             assert torch.equal(buffer, b[model]["buffers"][name]), (model, name)
+    assert a["ema"] is not None and a["ema"].keys() == b["ema"].keys()  # the model EMA, reshared exactly
+    for name, value in a["ema"].items():
+        assert torch.equal(value, b["ema"][name]), name
 
 
 @pytest.mark.slow
@@ -203,7 +240,7 @@ def test_resume_on_another_world_size_restores_weights_moments_and_step(runs: di
                                                                         tmp_path: Path) -> None:
     # 2 ranks -> 1 (the fixture's step-4 checkpoint), then 1 -> 2 (the checkpoint the 1-rank run wrote).
     shutil.copytree(runs[mode] / "checkpoints" / "step-00000004", tmp_path / "checkpoints" / "step-00000004")
-    dumps, every_step = tmp_path / "dumps", ["checkpoint.every_steps=1", "checkpoint.keep_last=5"]
+    dumps, every_step = tmp_path / "dumps", ["checkpoint.every_steps=1", "checkpoint.keep_last=5", STEPS[-1]]
     single = run_distgan(train_args(tmp_path, *every_step, "train.max_steps=5",
                                     f"dist.deepspeed_config={LAUNCH / 'deepspeed' / f'{mode}.json'}"),
                          script="state_dump.py", STATE_DUMP=str(dumps))

@@ -15,8 +15,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
+from distgan.checkpoint.ema import average_state_dict
+from distgan.checkpoint.format import open_checkpoint
 from distgan.families import get_family
 from tests.families import toy
 from tests.train.helpers import REPO_ROOT, checkpoints, local_logs, rank_state, run_distgan
@@ -46,6 +49,7 @@ def _train(config: Path, run: Path, mode: str, env: dict[str, str], *overrides: 
 @pytest.mark.parametrize(("family", "mode"), [(family, mode) for family, row in FAMILIES.items() for mode in row[4]])
 def test_family_trains_checkpoints_and_resumes_bit_for_bit(family: str, mode: str, tmp_path: Path) -> None:
     config, env, spec, overrides, _ = FAMILIES[family]
+    overrides = (*overrides, "train.ema_decay=0.9")  # and the model EMA, which changes nothing else
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     done = _train(config, straight, mode, env, "train.max_steps=3", "checkpoint.every_steps=2", *overrides)
     assert done.stdout.count(" of 2 (local rank") == 2, done.stdout
@@ -66,3 +70,5 @@ def test_family_trains_checkpoints_and_resumes_bit_for_bit(family: str, mode: st
         for key in ("d/total", "g/total", "g/mel", "g/adv", *spec.extra_terms):
             assert after[3][key] == before[3][key], (rank, key)
     assert rank_state(checkpoints(resumed)[-1], 0)["weights"] == rank_state(final, 0)["weights"]
+    ema = [average_state_dict(open_checkpoint(c)) for c in (final, checkpoints(resumed)[-1])]
+    assert ema[0].keys() == ema[1].keys() and all(torch.equal(ema[1][name], value) for name, value in ema[0].items())

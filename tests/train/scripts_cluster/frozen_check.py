@@ -1,7 +1,10 @@
 """Does a D update leave G alone, and a G update leave D alone, under each launch mode?
 
 Runs the two halves of the GAN step (``GANStep.d_update``, ``g_update``) by hand for two steps and
-compares each model's full parameters (gathered under ZeRO-3) before and after each half.
+compares each model's full parameters (gathered under ZeRO-3) before and after each half. With the
+model EMA (``train.ema_decay``) it first checks that ``ModelEMA.applied`` shows the full parameters
+as the average the last checkpoint holds (ZeRO-3: the partitions written into and the persistent
+parameters gathered again) and gives the weights back bit for bit.
 Spectral-norm buffers are not weights (the power iteration updates them on every training-mode
 forward), so only parameters count. Writes ``OUT/frozen-rank-N.json``.
 
@@ -37,8 +40,29 @@ def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return all(torch.equal(a[name], b[name]) for name in a)
 
 
+def ema_check(trainer: Trainer) -> dict:
+    """Right after ``fit`` (where validation would run: ZeRO-3's persistent parameters gathered):
+    the full parameters inside ``applied``, then after it, against the last checkpoint's average
+    and weights (the same as the live ones in fp32)."""
+    if trainer.ema is None:
+        return {}
+    from distgan.checkpoint.ema import average_state_dict
+    from distgan.checkpoint.format import latest_checkpoint
+    from distgan.checkpoint.weights import generator_state_dict
+
+    with trainer.ema.applied():
+        inside = parameters(trainer.g)
+    after = parameters(trainer.g)
+    checkpoint = latest_checkpoint(trainer.run_dir)
+    saved, weights = average_state_dict(checkpoint), generator_state_dict(checkpoint)
+    return {"ema_applied_is_the_saved_average": same(saved, inside), "ema_applied_differs": not same(weights, inside),
+            "ema_gives_the_weights_back": same(after, weights),
+            "ema_bytes": trainer.ema.nbytes(), "g_parameters": sum(p.numel() for p in after.values())}
+
+
 def check(trainer: Trainer, out: str | Path) -> None:
     """Two steps of the halves by hand on ``trainer``'s next batches; the report per rank in ``out``."""
+    ema = ema_check(trainer)
     batches = trainer._batches()
     steps = []
     for _ in range(2):
@@ -55,7 +79,7 @@ def check(trainer: Trainer, out: str | Path) -> None:
     info = trainer.info
     Path(out).mkdir(parents=True, exist_ok=True)
     (Path(out) / f"frozen-rank-{info.rank}.json").write_text(json.dumps(
-        {"rank": info.rank, "world_size": info.world_size, "stage": info.deepspeed_stage, "steps": steps}))
+        {"rank": info.rank, "world_size": info.world_size, "stage": info.deepspeed_stage, "steps": steps, "ema": ema}))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ Started like ``python -m distgan`` (directly or under a launcher), with ``STATE_
 folder. Rank 0 writes ``{restored,saved}-step-N-ranks-W.pt``: per model and parameter the fp32
 master weight and Adam's two moments, gathered whole from every rank (DeepSpeed's
 ``safe_get_full_*``, collectives that every rank joins), the buffers, and the optimizer's step
-counts. With ``FROZEN_CHECK`` naming a folder as well, the run then checks that each half of the
+counts, and the model EMA's average (``train.ema_decay``) assembled from every rank's share. With ``FROZEN_CHECK`` naming a folder as well, the run then checks that each half of the
 GAN step updates only its own model (``frozen_check.py``), after its last checkpoint.
 """
 
@@ -41,8 +41,22 @@ def whole_state(engine) -> dict:
     return {"params": params, "buffers": buffers, "optimizer_steps": steps}
 
 
+def whole_average(trainer: Trainer) -> dict[str, torch.Tensor] | None:
+    """The EMA's whole average: every rank's share gathered (a collective), ZeRO-3's assembled."""
+    if trainer.ema is None:
+        return None
+    from distgan import distributed
+    from distgan.checkpoint.ema import assemble
+
+    shares = distributed.all_gather_object({name: t.cpu() for name, t in trainer.ema.average.items()})
+    if trainer.g.partition() is None:
+        return shares[0]
+    return assemble([{"partition": share, "shapes": trainer.g.parameter_shapes()} for share in shares])
+
+
 def dump(trainer: Trainer, event: str) -> None:
     state = {engine.name: whole_state(engine) for engine in (trainer.g, trainer.d)}
+    state["ema"] = whole_average(trainer)
     if trainer.info.is_main:
         folder = Path(os.environ["STATE_DUMP"])
         folder.mkdir(parents=True, exist_ok=True)
