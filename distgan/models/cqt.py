@@ -42,6 +42,24 @@ def _padding(kernel: tuple[int, int], dilation: tuple[int, int] = (1, 1)) -> tup
     return (kernel[0] - 1) * dilation[0] // 2, (kernel[1] - 1) * dilation[1] // 2
 
 
+def spectral_conv_stack(in_channels: int, width: int, filters: int, filters_scale: int, max_filters: int,
+                        dilations: list[int]) -> tuple[nn.ModuleList, nn.Module]:
+    """The 2-D stack that EnCodec's MS-STFT D and BigVGAN-v2's CQT D share, over ``[B, parts,
+    frames, bins]``: a plain first convolution to ``filters`` channels, one weight-normed
+    convolution per dilation (time-dilated, frequency stride 2), a 3x3 one; and the 3x3 head to
+    one channel. ``width`` is what the first dilated convolution takes (the two originals differ:
+    ``filters`` in the CQT D, ``min(filters_scale * filters, max_filters)`` in the MS-STFT D)."""
+    convs = nn.ModuleList([nn.Conv2d(in_channels, filters, KERNEL, padding=_padding(KERNEL))])
+    for i, dilation in enumerate(dilations):
+        out = min(filters_scale ** (i + 1) * filters, max_filters)
+        convs.append(weight_norm(nn.Conv2d(width, out, KERNEL, stride=(1, 2), dilation=(dilation, 1),
+                                           padding=_padding(KERNEL, (dilation, 1)))))
+        width = out
+    out = min(filters_scale ** (len(dilations) + 1) * filters, max_filters)
+    convs.append(weight_norm(nn.Conv2d(width, out, (3, 3), padding=(1, 1))))
+    return convs, weight_norm(nn.Conv2d(out, 1, (3, 3), padding=(1, 1)))
+
+
 def _constant_q_transform(sample_rate: int, hop_length: int, n_bins: int, bins_per_octave: int) -> nn.Module:
     """nnAudio's CQT, imported here so that only a CQT discriminator needs nnAudio."""
     try:
@@ -85,16 +103,8 @@ class CQTDiscriminator(nn.Module):
         parts = 2  # real and imaginary
         self.conv_pres = nn.ModuleList(nn.Conv2d(parts, parts, KERNEL, padding=_padding(KERNEL))
                                        for _ in range(n_octaves))
-        self.convs = nn.ModuleList([nn.Conv2d(parts, filters, KERNEL, padding=_padding(KERNEL))])
-        width = filters
-        for i, dilation in enumerate(dilations):
-            out = min(filters_scale ** (i + 1) * filters, max_filters)
-            self.convs.append(weight_norm(nn.Conv2d(width, out, KERNEL, stride=(1, 2), dilation=(dilation, 1),
-                                                    padding=_padding(KERNEL, (dilation, 1)))))
-            width = out
-        out = min(filters_scale ** (len(dilations) + 1) * filters, max_filters)
-        self.convs.append(weight_norm(nn.Conv2d(width, out, (3, 3), padding=(1, 1))))
-        self.conv_post = weight_norm(nn.Conv2d(out, 1, (3, 3), padding=(1, 1)))
+        self.convs, self.conv_post = spectral_conv_stack(parts, filters, filters, filters_scale, max_filters,
+                                                         dilations)
 
     def forward(self, wave: torch.Tensor) -> Output:
         if self.normalize_volume:

@@ -31,19 +31,14 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.parametrizations import weight_norm
 
+from distgan.models.cqt import spectral_conv_stack
 from distgan.models.layers import Output, SetOutput, mono_batch
 
 LRELU_SLOPE = 0.2
-KERNEL = (3, 9)  # (time, frequency)
 # EnCodec's five scales: (n_fft, hop_length); win_length = n_fft.
 ENCODEC_N_FFTS = (1024, 2048, 512, 256, 128)
 ENCODEC_HOP_LENGTHS = (256, 512, 128, 64, 32)
-
-
-def _padding(kernel: tuple[int, int], dilation: tuple[int, int] = (1, 1)) -> tuple[int, int]:
-    return (kernel[0] - 1) * dilation[0] // 2, (kernel[1] - 1) * dilation[1] // 2
 
 
 class STFTDiscriminator(nn.Module):
@@ -61,16 +56,8 @@ class STFTDiscriminator(nn.Module):
         self.n_fft, self.hop_length, self.win_length, self.normalized = n_fft, hop_length, win_length, normalized
         self.register_buffer("window", torch.hann_window(win_length), persistent=False)
         parts = 2  # real and imaginary
-        self.convs = nn.ModuleList([nn.Conv2d(parts, filters, KERNEL, padding=_padding(KERNEL))])
-        width = min(filters_scale * filters, max_filters)
-        for i, dilation in enumerate(dilations):
-            out = min(filters_scale ** (i + 1) * filters, max_filters)
-            self.convs.append(weight_norm(nn.Conv2d(width, out, KERNEL, stride=(1, 2), dilation=(dilation, 1),
-                                                    padding=_padding(KERNEL, (dilation, 1)))))
-            width = out
-        out = min(filters_scale ** (len(dilations) + 1) * filters, max_filters)
-        self.convs.append(weight_norm(nn.Conv2d(width, out, (3, 3), padding=(1, 1))))
-        self.conv_post = weight_norm(nn.Conv2d(out, 1, (3, 3), padding=(1, 1)))
+        self.convs, self.conv_post = spectral_conv_stack(parts, min(filters_scale * filters, max_filters), filters,
+                                                         filters_scale, max_filters, dilations)
 
     def spectrogram(self, wave: torch.Tensor) -> torch.Tensor:
         """``[B, 1, T] -> [B, 2, frames, n_fft / 2 + 1]``: real and imaginary parts."""

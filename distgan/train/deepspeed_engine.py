@@ -275,6 +275,18 @@ def _skip_shared_memory_op() -> None:
     deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
 
 
+def cast_buffers(model: nn.Module, dtype: torch.dtype) -> None:
+    """Floating buffers to the run's ``dtype``: ZeRO-3 casts partitioned parameters to bf16/fp16 but
+    not buffers (spectral norm's power-iteration vectors), whose forward then mixes dtypes. A module
+    with ``keeps_fp32_buffers`` (EMA codebooks: statistics that bf16 would round away) is left alone."""
+    for module in model.modules():
+        if getattr(module, "keeps_fp32_buffers", False):
+            continue
+        for buffer in module.buffers(recurse=False):
+            if buffer.is_floating_point():
+                buffer.data = buffer.data.to(dtype)
+
+
 def build_deepspeed_engines(cfg: Config, base: dict[str, Any], generator: nn.Module, discriminator: nn.Module
                             ) -> tuple[DeepSpeedEngine, DeepSpeedEngine, ProcessInfo]:
     from accelerate import Accelerator, DeepSpeedPlugin
@@ -298,11 +310,7 @@ def build_deepspeed_engines(cfg: Config, base: dict[str, Any], generator: nn.Mod
             accelerators.append(Accelerator(mixed_precision=mixed_precision, kwargs_handlers=process_group_kwargs(cfg)))
             accelerators[-1].state.select_deepspeed_plugin(name)
         if precision != "fp32":
-            # ZeRO-3 casts partitioned parameters to bf16/fp16 but not buffers (spectral norm's
-            # power-iteration vectors), whose forward then mixes dtypes.
-            for buffer in model.buffers():
-                if buffer.is_floating_point():
-                    buffer.data = buffer.data.to(DTYPES[precision])
+            cast_buffers(model, DTYPES[precision])
         optimizer = (DummyOptim(model.parameters(), lr=optim.lr) if "optimizer" in plugins[name].deepspeed_config
                      else make_optimizer(model, optim, cfg.perf.optimizer_impl))
         accelerators[-1].prepare(model, optimizer)

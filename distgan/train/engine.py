@@ -39,6 +39,10 @@ runs. Facts the design rests on (tests in ``tests/train/test_deepspeed.py`` and
   gradient all-reduce carries to every rank; the step ends with one agreement (``skips.py``).
   DeepSpeed's step drops an update whose gradient norm is not finite by itself (0.19.8, fp32 and
   bf16; elsewhere, ``drops_non_finite_updates``, each loss is read and agreed before its backward). DDP's buffer broadcast before each forward is off (``ddp_engine``).
+- **EMA codebooks are one codebook over the ranks.** A quantizer's EMA codebooks (EnCodec's RVQ,
+  ``distgan.models.ema_quantize``) get an all-reduce statistics reducer when there are several
+  ranks (``codebook_sync``): per quantizer layer and training step, one all-reduce inside the
+  forward, beside the step's own collective; the buffers stay fp32 and bit-identical on every rank.
 - **No ``prepare`` of the shard loader.** The WebDataset stream splits by rank itself
   (``distgan.data.stream.plan``); ``accelerator.prepare`` would shard it a second time.
 """
@@ -58,6 +62,7 @@ from torch import nn
 
 from distgan.config import Config, OptimizerConfig
 from distgan.distributed import ProcessInfo
+from distgan.train.codebook_sync import attach_codebook_reducers
 from distgan.train.sync_batchnorm import average_running_stats, convert_batchnorm, has_batchnorm
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -192,8 +197,9 @@ def deepspeed_launch(cfg: Config) -> bool:
 def build_engines(cfg: Config, generator: nn.Module, discriminator: nn.Module
                   ) -> tuple[ModelEngine, ModelEngine, ProcessInfo]:
     """Set up the process group and wrap both models for the launch mode in effect (BatchNorm
-    layers first made to span the ranks as ``dist.batchnorm`` says: ``sync_batchnorm``; ``perf``'s
-    backend flags set and, under DDP or one process, the models compiled: ``performance``)."""
+    layers first made to span the ranks as ``dist.batchnorm`` says: ``sync_batchnorm``; EMA
+    codebooks given an all-reduce: ``codebook_sync``; ``perf``'s backend flags set and, under DDP
+    or one process, the models compiled: ``performance``)."""
     from distgan.train.deepspeed_engine import build_deepspeed_engines, deepspeed_base_config
     from distgan.train.performance import apply_backend_flags, compile_in_place
 
@@ -201,6 +207,8 @@ def build_engines(cfg: Config, generator: nn.Module, discriminator: nn.Module
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     generator, discriminator = (convert_batchnorm(m, cfg.dist.batchnorm, world_size, torch.cuda.is_available())
                                 for m in (generator, discriminator))
+    for model in (generator, discriminator):
+        attach_codebook_reducers(model, world_size)
     base = deepspeed_base_config(cfg)
     if base is not None:
         g, d, info = build_deepspeed_engines(cfg, base, generator, discriminator)
