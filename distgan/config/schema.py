@@ -134,6 +134,8 @@ class BalancerConfig:
     # Norms per clip (over all but the batch dimension), averaged over the batch; false: one norm.
     per_batch_item: bool = True
     epsilon: float = 1.0e-12
+    # False: the plain weighted sum of the terms' gradients (the averages are still kept and logged).
+    rescale_grads: bool = True
 
 
 @dataclass
