@@ -53,6 +53,13 @@ from distgan.train.codebook_sync import ProcessGroupReducer
 from distgan.train.engine import ModelEngine
 from distgan.train.skips import SkipGuard, Values
 
+# ZeRO-3 releases a module's gathered parameters when a backward pass has brought gradients to all
+# of its inputs, counted down from the number its forward counted (0.19.8, ``parameter_offload``);
+# the balancer's second gradient through the frozen D (one per adversarial term, the graph
+# retained) counts below zero, so D's parameters stay gathered and the next gather fails.
+ZERO3_REFUSAL = ("loss.balancer does not run under DeepSpeed ZeRO-3: its per-term gradients pass through the frozen "
+                 "discriminator more than once, which ZeRO-3's parameter release does not follow; use ZeRO-1/2 or DDP")
+
 
 class GANStep:
     """``phase(name)`` wraps each phase (``g_forward``, ``d_update``, ``g_update``); ``count``
@@ -71,6 +78,8 @@ class GANStep:
         if self.balancer is not None and not hasattr(self.objective, "audio_term_weights"):
             raise ConfigError(f"loss.balancer: the {family_of(cfg).name} family's objective does not say which of "
                               "its terms are functions of the audio (audio_term_weights)")
+        if self.balancer is not None and info.deepspeed_stage == 3:
+            raise ConfigError(ZERO3_REFUSAL)
         self.balancer_scales: dict[str, torch.Tensor] = {}  # the last micro-batch's, logged as balancer/<term>
         # D on real and generated audio apart (BatchNorm) or in one batch.
         self.separate_real_fake = bool(getattr(d.model, "separate_real_fake_calls", False))
@@ -188,6 +197,8 @@ class GANStep:
         frozen = self.d.frozen if adversarial else None
         for i, (wave, x) in enumerate(zip(waves, inputs, strict=True)):
             fake = fakes[i] if fakes is not None else self.generate(x)
+            if self.balancer is not None:
+                fake = fresh_output_node(fake)
             terms, total = self.objective.generator_terms(wave, fake, frozen)
             balanced = self.balanced_loss(fake, terms) if self.balancer is not None else total
             loss = self.skips.guard(self.g, terms, balanced)
@@ -217,6 +228,26 @@ class GANStep:
     def load_state_dict(self, state: dict) -> None:
         if self.balancer is not None:
             self.balancer.load_state_dict(state.get("balancer", {}), self.info.device)
+
+
+def fresh_output_node(output):
+    """G's output with each tensor a new autograd node (a view of it), for the balancer's
+    gradients to stop there. DeepSpeed (0.19.8) hooks the tensors its engine's forward returns
+    (``register_output_backward_hooks``: a tensor, or inside a tuple, list or dict) to open its
+    backward (and scale by 1 / gradient accumulation); a ``torch.autograd.grad`` w.r.t. such a
+    tensor would fire the hook and run DeepSpeed's gradient reduction with no gradients (ZeRO-2:
+    an IndexError). A gradient w.r.t. the view leaves the hooked tensor alone; the surrogate's
+    backward goes through it as any loss does. Tensors inside a tuple (a codec's ``NamedTuple``),
+    list or dict are viewed too."""
+    if torch.is_tensor(output):
+        return output.view_as(output) if output.requires_grad else output
+    if isinstance(output, tuple) and hasattr(output, "_fields"):
+        return type(output)(*(fresh_output_node(item) for item in output))
+    if isinstance(output, tuple | list):
+        return type(output)(fresh_output_node(item) for item in output)
+    if isinstance(output, dict):
+        return {key: fresh_output_node(value) for key, value in output.items()}
+    return output
 
 
 def build_balancer(cfg: Config, info: ProcessInfo) -> Balancer | None:
