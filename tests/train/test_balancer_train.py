@@ -125,3 +125,23 @@ def test_zero3_is_refused_with_the_reason(tmp_path: Path) -> None:
                                   f"dist.deepspeed_config={LAUNCH / 'deepspeed' / 'zero3.json'}"), check=False)
     assert done.returncode != 0
     assert "loss.balancer does not run under DeepSpeed ZeRO-3" in done.stdout + done.stderr
+
+
+def test_a_balanced_step_reads_the_device_once_and_a_nan_loss_keeps_the_averages(
+        make_trainer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No host read of the balancer's own (one process: its reducer is local); a NaN term skips G's
+    update on the device, as without the balancer, and leaves its averages as they were."""
+    from distgan.losses import gan as losses
+    from tests.train.test_step_syncs import Counter
+
+    trainer = make_trainer(*BALANCED, "log.every_steps=100")
+    assert Counter(monkeypatch).step(trainer) == {"host reads": 1, "collectives": 1}
+    before = trainer.gan_step.state_dict()["balancer"]
+    g_before = [p.detach().clone() for p in trainer.g.model.parameters()]
+    mel_l1 = losses.mel_l1_loss
+    monkeypatch.setattr(losses, "mel_l1_loss", lambda *args: mel_l1(*args) * float("nan"))
+    Counter(monkeypatch).step(trainer)
+    assert trainer.state.consecutive_skips == 1 and trainer.gan_step.bad_terms == "g/mel (rank 0)"
+    assert all(torch.equal(a, b) for a, b in zip(trainer.g.model.parameters(), g_before, strict=True))
+    after = trainer.gan_step.state_dict()["balancer"]
+    assert all(torch.equal(after[name], row) for name, row in before.items())
