@@ -1,6 +1,7 @@
 """The loss balancer across ranks: two gloo processes on batches of their own (3 clips and 1)
 apply the same scales, those of the norms averaged over the ranks by clip count, with one
-all-reduce per call (``tests/train/scripts_cluster/balancer_ranks.py``)."""
+all-reduce per call (``tests/train/scripts_cluster/balancer_ranks.py``); and a two-rank DDP
+training run whose ranks log different losses and the same scales."""
 
 from __future__ import annotations
 
@@ -12,7 +13,16 @@ import pytest
 import torch
 
 from distgan.losses.balancer import Balancer
-from tests.train.helpers import REPO_ROOT, free_port, kill_tree, subprocess_env
+from tests.train.helpers import (
+    REPO_ROOT,
+    checkpoints,
+    free_port,
+    kill_tree,
+    local_logs,
+    run_distgan,
+    subprocess_env,
+    train_args,
+)
 from tests.train.scripts_cluster.balancer_ranks import CLIPS, DECAY, STEPS, WEIGHTS, batch, terms
 
 SCRIPT = Path(__file__).parent / "scripts_cluster" / "balancer_ranks.py"
@@ -70,3 +80,17 @@ def test_each_rank_alone_would_have_scaled_differently(ranks: list[dict]) -> Non
         alone.append(torch.stack([scales[name] for name in WEIGHTS]))
     assert not torch.allclose(alone[0], alone[1], rtol=0.1)
     assert not torch.allclose(alone[0], ranks[0]["calls"][-1]["scales"], rtol=0.01)
+
+
+@pytest.mark.slow
+def test_a_two_rank_ddp_run_applies_the_same_scales_on_both_ranks(tmp_path: Path) -> None:
+    """The trainer's own reducer (torchrun, gloo): each rank's losses are its own, its scales are everyone's."""
+    run_distgan(train_args(tmp_path, "loss.balancer.enabled=true", "train.max_steps=2"), launcher="torchrun")
+    logs = [local_logs(tmp_path, rank) for rank in (0, 1)]
+    assert [row["step"] for row in logs[0]] == [1, 2]
+    for first, second in zip(*logs, strict=True):
+        assert first["g/mel"] != second["g/mel"]
+        for key in ("balancer/mel", "balancer/adv", "balancer/fm"):
+            assert first[key] == second[key], key
+    state = torch.load(checkpoints(tmp_path)[-1] / "trainer.pt", weights_only=True)
+    assert state["world_size"] == 2 and set(state["gan_step"]["balancer"]) == {"g/mel", "g/adv", "g/fm"}
