@@ -124,7 +124,7 @@ class BalancerConfig:
     its audio (``audio_term_weights`` of the family's objective) contribute gradients to that audio
     in the ratio of their weights, each rescaled by an EMA of its own gradient norm; the other terms
     (a codec's commitment loss) are added unbalanced. Off by default: the weights are then plain
-    multipliers. Refused under ZeRO-3 (``distgan.train.step``)."""
+    multipliers."""
 
     enabled: bool = False
     # The norm of the balanced gradient w.r.t. the audio, shared by the terms in their weights' ratio.

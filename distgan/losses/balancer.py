@@ -34,6 +34,7 @@ differences, and why:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -75,11 +76,17 @@ class Balancer:
         self.reducer: SumReducer = reducer if reducer is not None else LocalSum()
         self.averages: dict[str, torch.Tensor] = {}
 
-    def __call__(self, losses: dict[str, torch.Tensor], weights: dict[str, float], audio: torch.Tensor) -> Balanced:
+    def __call__(self, losses: dict[str, torch.Tensor], weights: dict[str, float], audio: torch.Tensor,
+                 before_pass: Callable[[], None] | None = None) -> Balanced:
         """Balance the terms of ``losses`` that ``weights`` names with a non-zero weight, each a
-        scalar function of ``audio`` (whose graph is kept for G's backward)."""
+        scalar function of ``audio`` (whose graph is kept for G's backward); ``before_pass`` runs
+        before each term's gradient pass (a module that must be told of repeated passes)."""
         names = [name for name, weight in weights.items() if weight != 0 and name in losses]
-        grads = [self._gradient(losses[name], audio) for name in names]
+        grads = []
+        for name in names:
+            if before_pass is not None:
+                before_pass()
+            grads.append(self._gradient(losses[name], audio))
         norms = self._rank_mean(torch.stack([self._norm(grad) for grad in grads]) if names
                                 else audio.new_zeros(0, dtype=torch.float64), audio.shape[0])
         averaged = self._update(names, norms)

@@ -32,7 +32,9 @@ parameter), balanced into one gradient ``grad``, and G's engine backpropagates t
 ``sum(audio * grad) + unbalanced_total``, whose gradient at the audio is ``grad`` and whose other
 part is the objective's remaining terms (a codec's quantizer losses). Through the engine's own
 backward, so DDP's all-reduce, DeepSpeed ZeRO-1/2/3 and fp16 loss scaling apply as to any loss
-(the audio gradients are taken before any loss scale, the surrogate is scaled). On several
+(the audio gradients are taken before any loss scale, the surrogate is scaled; the frozen D
+is told of each repeated gradient pass through it, ``ModelEngine.repeat_backward``, which ZeRO-3
+needs to release its gathered parameters). On several
 ranks the norms are averaged in one all-reduce per micro-batch (``codebook_sync.ProcessGroupReducer``),
 so every rank applies the same scales; ``g/total`` still logs the objective's weighted total,
 ``balancer/<term>`` each term's scale.
@@ -53,13 +55,6 @@ from distgan.train.codebook_sync import ProcessGroupReducer
 from distgan.train.engine import ModelEngine
 from distgan.train.skips import SkipGuard, Values
 
-# ZeRO-3 releases a module's gathered parameters when a backward pass has brought gradients to all
-# of its inputs, counted down from the number its forward counted (0.19.8, ``parameter_offload``);
-# the balancer's second gradient through the frozen D (one per adversarial term, the graph
-# retained) counts below zero, so D's parameters stay gathered and the next gather fails.
-ZERO3_REFUSAL = ("loss.balancer does not run under DeepSpeed ZeRO-3: its per-term gradients pass through the frozen "
-                 "discriminator more than once, which ZeRO-3's parameter release does not follow; use ZeRO-1/2 or DDP")
-
 
 class GANStep:
     """``phase(name)`` wraps each phase (``g_forward``, ``d_update``, ``g_update``); ``count``
@@ -78,8 +73,6 @@ class GANStep:
         if self.balancer is not None and not hasattr(self.objective, "audio_term_weights"):
             raise ConfigError(f"loss.balancer: the {family_of(cfg).name} family's objective does not say which of "
                               "its terms are functions of the audio (audio_term_weights)")
-        if self.balancer is not None and info.deepspeed_stage == 3:
-            raise ConfigError(ZERO3_REFUSAL)
         self.balancer_scales: dict[str, torch.Tensor] = {}  # the last micro-batch's, logged as balancer/<term>
         # D on real and generated audio apart (BatchNorm) or in one batch.
         self.separate_real_fake = bool(getattr(d.model, "separate_real_fake_calls", False))
@@ -216,7 +209,7 @@ class GANStep:
         """The surrogate G backpropagates under ``loss.balancer``: its gradient at the generated
         audio is the balanced one; the objective's other terms join it as they are."""
         audio = self.generated_audio(output)
-        balanced = self.balancer(terms, self.objective.audio_term_weights(), audio)
+        balanced = self.balancer(terms, self.objective.audio_term_weights(), audio, self.d.repeat_backward)
         self.balancer_scales = {f"balancer/{name.removeprefix('g/')}": scale.detach()
                                 for name, scale in balanced.scales.items()}
         return (audio * balanced.grad.detach()).sum() + self.objective.unbalanced_total(terms)

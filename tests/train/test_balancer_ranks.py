@@ -1,7 +1,7 @@
 """The loss balancer across ranks: two gloo processes on batches of their own (3 clips and 1)
 apply the same scales, those of the norms averaged over the ranks by clip count, with one
-all-reduce per call (``tests/train/scripts_cluster/balancer_ranks.py``); and a two-rank DDP
-training run whose ranks log different losses and the same scales."""
+all-reduce per call (``tests/train/scripts_cluster/balancer_ranks.py``); and two-rank training
+runs (DDP, ZeRO-3) whose ranks log different losses and the same scales."""
 
 from __future__ import annotations
 
@@ -83,9 +83,11 @@ def test_each_rank_alone_would_have_scaled_differently(ranks: list[dict]) -> Non
 
 
 @pytest.mark.slow
-def test_a_two_rank_ddp_run_applies_the_same_scales_on_both_ranks(tmp_path: Path) -> None:
-    """The trainer's own reducer (torchrun, gloo): each rank's losses are its own, its scales are everyone's."""
-    run_distgan(train_args(tmp_path, "loss.balancer.enabled=true", "train.max_steps=2"), launcher="torchrun")
+@pytest.mark.parametrize("launcher", ["torchrun", "accelerate:cpu_zero3.yaml"])
+def test_a_two_rank_run_applies_the_same_scales_on_both_ranks(tmp_path: Path, launcher: str) -> None:
+    """The trainer's own reducer (DDP under torchrun, ZeRO-3 under accelerate; gloo): each rank's
+    losses are its own, its scales are everyone's."""
+    run_distgan(train_args(tmp_path, "loss.balancer.enabled=true", "train.max_steps=2"), launcher=launcher)
     logs = [local_logs(tmp_path, rank) for rank in (0, 1)]
     assert [row["step"] for row in logs[0]] == [1, 2]
     for first, second in zip(*logs, strict=True):
