@@ -28,6 +28,9 @@ differences, and why:
   average as it was, decided on the device from the reduced norms, so every rank agrees without a
   host read; audiocraft's averages would stay NaN from then on.
 - **No host reads**: the averages are float64 device tensors, not Python floats.
+- **Repeated passes**: each term's gradient is one pass through the graph, retained; a caller whose
+  graph holds a module that must be told of each pass (a ZeRO-3 partitioned discriminator) passes
+  ``before_pass``.
 - ``ema_decay`` means what it says (0: the last norm alone; 1: the plain mean), and a call whose
   weights add up to 0 returns a zero gradient.
 """
@@ -92,8 +95,8 @@ class Balancer:
         averaged = self._update(names, norms)
         total_weight = sum(weights[name] for name in names)
         if self.rescale_grads:
-            ratios = torch.tensor([weights[name] / total_weight for name in names] if total_weight > 0 else [0.0] * len(names),
-                                  dtype=torch.float64, device=audio.device)
+            shares = [weights[name] / total_weight if total_weight > 0 else 0.0 for name in names]
+            ratios = torch.tensor(shares, dtype=torch.float64, device=audio.device)
             scales = ratios * self.total_norm / (self.epsilon + averaged)
         else:
             scales = torch.tensor([float(weights[name]) for name in names], dtype=torch.float64, device=audio.device)
