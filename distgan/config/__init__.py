@@ -19,6 +19,7 @@ from distgan.config.schema import (
     DISCRIMINATOR_KINDS,
     QUALITY_METRICS,
     AudioConfig,
+    BalancerConfig,
     CheckpointConfig,
     Config,
     ConfigError,
@@ -39,7 +40,7 @@ from distgan.config.schema import (
 )
 
 __all__ = [
-    "DISCRIMINATOR_KINDS", "QUALITY_METRICS", "AudioConfig", "CheckpointConfig", "Config", "ConfigError",
+    "DISCRIMINATOR_KINDS", "QUALITY_METRICS", "AudioConfig", "BalancerConfig", "CheckpointConfig", "Config", "ConfigError",
     "DataConfig", "DiscriminatorConfig", "DistConfig", "FaultConfig", "FamilyConfig", "LogConfig",
     "LossConfig", "ModelConfig", "MultiScaleMelConfig", "OptimConfig", "OptimizerConfig", "PerfConfig",
     "SyntheticConfig", "TrainConfig", "config_from_yaml_text", "dump_config", "family_section", "from_dict",

@@ -144,6 +144,9 @@ def _check_losses(cfg: Config) -> None:
     loss, ms = cfg.loss, cfg.loss.multiscale_mel
     for name in ("adv_weight", "fm_weight", "mel_weight"):
         _need(getattr(loss, name) >= 0, f"loss.{name} must be >= 0, got {getattr(loss, name)}")
+    balancer = loss.balancer
+    _need(balancer.total_norm > 0 and balancer.epsilon >= 0 and 0 <= balancer.ema_decay <= 1,
+          "loss.balancer: total_norm must be positive, epsilon >= 0 and ema_decay in [0, 1]")
     _need(loss.generator_adversarial != "mse" or loss.adversarial == "bce",
           f"loss.generator_adversarial=mse compares D's probability (a sigmoid of its logit) with the real label, "
           f"which needs a discriminator trained with loss.adversarial=bce, not {loss.adversarial}")

@@ -119,6 +119,26 @@ class MultiScaleMelConfig:
 
 
 @dataclass
+class BalancerConfig:
+    """EnCodec's loss balancer (``distgan.losses.balancer``): G's loss terms that are functions of
+    its audio (``audio_term_weights`` of the family's objective) contribute gradients to that audio
+    in the ratio of their weights, each rescaled by an EMA of its own gradient norm; the other terms
+    (a codec's commitment loss) are added unbalanced. Off by default: the weights are then plain
+    multipliers."""
+
+    enabled: bool = False
+    # The norm of the balanced gradient w.r.t. the audio, shared by the terms in their weights' ratio.
+    total_norm: float = 1.0
+    # Decay of the (bias-corrected) moving average of each term's gradient norm.
+    ema_decay: float = 0.999
+    # Norms per clip (over all but the batch dimension), averaged over the batch; false: one norm.
+    per_batch_item: bool = True
+    epsilon: float = 1.0e-12
+    # False: the plain weighted sum of the terms' gradients (the averages are still kept and logged).
+    rescale_grads: bool = True
+
+
+@dataclass
 class LossConfig:
     """Loss weights, keyed by the names the trainer logs (``g/adv``, ``g/fm``, ``g/mel``).
 
@@ -137,6 +157,7 @@ class LossConfig:
     mel_weight: float = 45.0
     mel: Literal["single", "multiscale"] = "single"
     multiscale_mel: MultiScaleMelConfig = field(default_factory=MultiScaleMelConfig)
+    balancer: BalancerConfig = field(default_factory=BalancerConfig)
 
 
 @dataclass

@@ -11,6 +11,12 @@ warm-ups) and asks the family's objective (``FamilyParts.objective``) only for t
   that returns more than audio (a codec: codes and VQ losses; ``generator_terms`` gets the whole
   output); without it G's output is the audio. A tuple from ``generator_input`` is G's
   positional arguments.
+- ``audio_term_weights()``: ``{"g/...": weight}`` of the terms in ``generator_terms``' total that
+  are functions of the generated audio alone (mel, adversarial, feature matching), as the total
+  weighs them now (read after ``generator_terms``: a weight may change with the step), and
+  ``unbalanced_total(terms)``: the rest of the total (a codec's commitment and codebook losses; 0
+  where there is none). The loss balancer (``loss.balancer``, ``distgan.losses.balancer``)
+  balances the first and backpropagates the second as it is.
 
 Terms are keyed by the names the trainer logs (``logger.LOSS_KEYS``, plus the spec's
 ``extra_terms``), as descript-audio-codec keys its loss weights. ``AdversarialObjective`` holds the discriminator half every family here
@@ -59,6 +65,14 @@ class AdversarialObjective:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.g_adversarial = cfg.loss.adversarial if cfg.loss.generator_adversarial == "same" else "mse"
+
+    def audio_term_weights(self) -> dict[str, float]:
+        """``{"g/...": weight}`` of the total's terms that are functions of the audio alone."""
+        raise NotImplementedError(f"{type(self).__name__} does not say which of its terms loss.balancer may balance")
+
+    def unbalanced_total(self, terms: Terms) -> torch.Tensor | float:
+        """The total's other terms, backpropagated as they are under ``loss.balancer`` (none here)."""
+        return 0.0
 
     def discriminator_terms(self, real_logits: list[torch.Tensor],
                             fake_logits: list[torch.Tensor]) -> tuple[Terms, torch.Tensor]:

@@ -34,6 +34,10 @@ class VocoderObjective(AdversarialObjective):
     def generator_input(self, wave: torch.Tensor, step: int, rank: int, micro_batch: int) -> torch.Tensor:
         return self.mel_input(wave)
 
+    def audio_term_weights(self) -> dict[str, float]:
+        loss = self.cfg.loss
+        return {"g/mel": loss.mel_weight, "g/adv": loss.adv_weight, "g/fm": loss.fm_weight}
+
     def generator_terms(self, wave: torch.Tensor, fake: torch.Tensor, frozen) -> tuple[Terms, torch.Tensor]:
         weights = self.cfg.loss
         terms = {"g/mel": self.mel_criterion(fake, wave)}

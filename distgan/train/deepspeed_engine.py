@@ -36,6 +36,7 @@ from distgan.distributed import ProcessInfo, broadcast_object
 from distgan.train.build_lock import check_build_locks
 from distgan.train.engine import (
     DTYPES,
+    Forward,
     ModelEngine,
     StepResult,
     launched_with_deepspeed,
@@ -176,6 +177,30 @@ class DeepSpeedEngine(ModelEngine):
         if optimizer.persistent_parameters:
             optimizer.persistent_parameters[0].all_gather(optimizer.persistent_parameters)
         optimizer.invalidate_secondary_tensor()
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[Forward]:
+        """Under ZeRO-3, each frozen forward also notes how many input gradients each module's
+        backward waits for before it releases its gathered parameters (``repeat_backward``)."""
+        with super().frozen() as forward:
+            if self.engine.zero_optimization_stage() != 3:
+                yield forward
+                return
+
+            def noting(*inputs):
+                output = forward(*inputs)
+                self._awaited = {m: m.ds_grads_remaining for m in self.model.modules() if hasattr(m, "ds_grads_remaining")}
+                return output
+
+            yield noting
+
+    def repeat_backward(self) -> None:
+        """ZeRO-3 (0.19.8, ``parameter_offload``) counts down, per module, the input gradients its
+        backward has produced since the forward and releases the gathered parameters at zero; a
+        second pass through the same graph would count below zero and never release them. So
+        the counts of the last frozen forward are set again before each pass."""
+        for module, awaited in getattr(self, "_awaited", {}).items():
+            module.ds_grads_remaining = awaited
 
     @contextlib.contextmanager
     def full_parameters(self) -> Iterator[nn.Module]:

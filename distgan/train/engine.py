@@ -115,6 +115,11 @@ class ModelEngine(ABC):
             for p, flag in zip(self.model.parameters(), flags, strict=True):
                 p.requires_grad_(flag)
 
+    def repeat_backward(self) -> None:
+        """Before another gradient pass through the graph of a ``frozen`` forward (the loss
+        balancer takes one per term): nothing to do here, but under ZeRO-3 (``deepspeed_engine``)."""
+        return None
+
     def settle_running_stats(self) -> None:
         """Before a checkpoint: every rank takes the same BatchNorm running estimates (``sync_batchnorm``)."""
         if self.averages_running_stats:

@@ -31,12 +31,14 @@ LOSS_KEYS = ["d/real", "d/fake", "d/total", "g/adv", "g/fm", "g/mel", "g/total"]
 COUNT_KEYS = ["skipped_updates/d", "skipped_updates/g"] + [f"data_skips/{r}" for r in COUNTER_NAMES]
 
 
-def metric_keys(extra_terms: tuple[str, ...] = (), loss_scales: bool = False) -> list[str]:
+def metric_keys(extra_terms: tuple[str, ...] = (), loss_scales: bool = False, balanced: bool = False) -> list[str]:
     """Every scalar a run logs: the loss terms, gradient norms, learning rates, throughput (and
-    fp16's loss scales)."""
-    keys = LOSS_KEYS + list(extra_terms) + ["grad_norm/g", "grad_norm/d", "lr/g", "lr/d", "perf/steps_per_second",
-                                            "perf/audio_seconds_per_second", "perf/data_wait_fraction",
-                                            "perf/peak_memory_mb"]
+    fp16's loss scales; with ``balanced``, the loss balancer's scale of each G term: ``balancer/mel``...)."""
+    terms = LOSS_KEYS + list(extra_terms)
+    scales = [f"balancer/{key.removeprefix('g/')}" for key in terms
+              if balanced and key.startswith("g/") and key != "g/total"]
+    keys = terms + scales + ["grad_norm/g", "grad_norm/d", "lr/g", "lr/d", "perf/steps_per_second",
+                             "perf/audio_seconds_per_second", "perf/data_wait_fraction", "perf/peak_memory_mb"]
     return keys + (["loss_scale/g", "loss_scale/d"] if loss_scales else [])
 
 

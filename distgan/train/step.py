@@ -24,6 +24,20 @@ in separate calls (``_discriminate``, read from the D module's ``separate_real_f
 
 A non-finite loss term or gradient on any rank skips that update on every rank, optimizer
 untouched, with one collective and one host read per step (``skips.py``).
+
+With ``loss.balancer.enabled`` (EnCodec's loss balancer, ``distgan.losses.balancer``), G's terms
+that are functions of its audio (the objective's ``audio_term_weights``) are not added up: their
+gradients w.r.t. the generated audio are taken apart (``torch.autograd.grad``, which reaches no G
+parameter), balanced into one gradient ``grad``, and G's engine backpropagates the surrogate
+``sum(audio * grad) + unbalanced_total``, whose gradient at the audio is ``grad`` and whose other
+part is the objective's remaining terms (a codec's quantizer losses). Through the engine's own
+backward, so DDP's all-reduce, DeepSpeed ZeRO-1/2/3 and fp16 loss scaling apply as to any loss
+(the audio gradients are taken before any loss scale, the surrogate is scaled; the frozen D
+is told of each repeated gradient pass through it, ``ModelEngine.repeat_backward``, which ZeRO-3
+needs to release its gathered parameters). On several
+ranks the norms are averaged in one all-reduce per micro-batch (``codebook_sync.ProcessGroupReducer``),
+so every rank applies the same scales; ``g/total`` still logs the objective's weighted total,
+``balancer/<term>`` each term's scale.
 """
 
 from __future__ import annotations
@@ -33,9 +47,11 @@ from collections.abc import Callable
 
 import torch
 
-from distgan.config import Config
+from distgan.config import Config, ConfigError
 from distgan.distributed import ProcessInfo
 from distgan.families import family_of
+from distgan.losses.balancer import Balancer
+from distgan.train.codebook_sync import ProcessGroupReducer
 from distgan.train.ema import ModelEMA
 from distgan.train.engine import ModelEngine
 from distgan.train.skips import SkipGuard, Values
@@ -56,6 +72,11 @@ class GANStep:
         # The family's arithmetic: G's input and each update's loss terms.
         self.objective = family_of(cfg).load_parts().objective(cfg, mel_input, mel_loss, info)
         self.phase, self.count = phase, count
+        self.balancer = build_balancer(cfg, info)
+        if self.balancer is not None and not hasattr(self.objective, "audio_term_weights"):
+            raise ConfigError(f"loss.balancer: the {family_of(cfg).name} family's objective does not say which of "
+                              "its terms are functions of the audio (audio_term_weights)")
+        self.balancer_scales: dict[str, torch.Tensor] = {}  # the last micro-batch's, logged as balancer/<term>
         # D on real and generated audio apart (BatchNorm) or in one batch.
         self.separate_real_fake = bool(getattr(d.model, "separate_real_fake_calls", False))
         self.skips = SkipGuard(info, g.skips_on_device and d.skips_on_device)
@@ -175,13 +196,64 @@ class GANStep:
         frozen = self.d.frozen if adversarial else None
         for i, (wave, x) in enumerate(zip(waves, inputs, strict=True)):
             fake = fakes[i] if fakes is not None else self.generate(x)
+            if self.balancer is not None:
+                fake = fresh_output_node(fake)
             terms, total = self.objective.generator_terms(wave, fake, frozen)
-            loss = self.skips.guard(self.g, terms, total)
+            balanced = self.balanced_loss(fake, terms) if self.balancer is not None else total
+            loss = self.skips.guard(self.g, terms, balanced)
             if loss is None:
                 return None
             terms["g/total"] = total
+            terms.update(self.balancer_scales)
             with self.g.accumulating(last=i == len(waves) - 1):
                 self.g.backward(loss)
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0) + value.detach()
         return self._finish(self.g, sums, len(waves))
+
+    def balanced_loss(self, output, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The surrogate G backpropagates under ``loss.balancer``: its gradient at the generated
+        audio is the balanced one; the objective's other terms join it as they are."""
+        audio = self.generated_audio(output)
+        balanced = self.balancer(terms, self.objective.audio_term_weights(), audio, self.d.repeat_backward)
+        self.balancer_scales = {f"balancer/{name.removeprefix('g/')}": scale.detach()
+                                for name, scale in balanced.scales.items()}
+        return (audio * balanced.grad.detach()).sum() + self.objective.unbalanced_total(terms)
+
+    def state_dict(self) -> dict:
+        """What a resumed run needs of the step: the balancer's moving averages (the same on every rank)."""
+        return {"balancer": self.balancer.state_dict()} if self.balancer is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.balancer is not None:
+            self.balancer.load_state_dict(state.get("balancer", {}), self.info.device)
+
+
+def fresh_output_node(output):
+    """G's output with each tensor a new autograd node (a view of it), for the balancer's
+    gradients to stop there. DeepSpeed (0.19.8) hooks the tensors its engine's forward returns
+    (``register_output_backward_hooks``: a tensor, or inside a tuple, list or dict) to open its
+    backward (and scale by 1 / gradient accumulation); a ``torch.autograd.grad`` w.r.t. such a
+    tensor would fire the hook and run DeepSpeed's gradient reduction with no gradients (ZeRO-2:
+    an IndexError). A gradient w.r.t. the view leaves the hooked tensor alone; the surrogate's
+    backward goes through it as any loss does. Tensors inside a tuple (a codec's ``NamedTuple``),
+    list or dict are viewed too."""
+    if torch.is_tensor(output):
+        return output.view_as(output) if output.requires_grad else output
+    if isinstance(output, tuple) and hasattr(output, "_fields"):
+        return type(output)(*(fresh_output_node(item) for item in output))
+    if isinstance(output, tuple | list):
+        return type(output)(fresh_output_node(item) for item in output)
+    if isinstance(output, dict):
+        return {key: fresh_output_node(value) for key, value in output.items()}
+    return output
+
+
+def build_balancer(cfg: Config, info: ProcessInfo) -> Balancer | None:
+    """``loss.balancer``'s balancer (its norms averaged over the ranks when there are several), or None."""
+    options = cfg.loss.balancer
+    if not options.enabled:
+        return None
+    return Balancer(total_norm=options.total_norm, ema_decay=options.ema_decay, per_batch_item=options.per_batch_item,
+                    epsilon=options.epsilon, rescale_grads=options.rescale_grads,
+                    reducer=ProcessGroupReducer() if info.world_size > 1 else None)

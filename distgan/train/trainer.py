@@ -151,6 +151,7 @@ class Trainer:
         self.state = TrainState()
         self.ema = ModelEMA.configured(cfg.train.ema_decay, self.g)  # train.ema_decay: from the initial weights
         self.resumed_from: Checkpoint | None = None
+        self.step_state: dict = {}  # GANStep's own state (the loss balancer's averages), as restored
         self._resume()
         if self.initial is not None and self.resumed_from is None:  # Adam moments go into the engines' optimizers
             self.initial.finish((self.g, self.d), info)
@@ -161,7 +162,8 @@ class Trainer:
             (self.run_dir / "config.yaml").write_text(dump_config(cfg))
         clips = corpus.validation_clips(cfg, info, self.corpus)
         self.validator = family_of(cfg).load_parts().validator(cfg, info, clips, self.mel_input, self.mel_loss)
-        keys = metric_keys(family_of(cfg).extra_terms, loss_scales=cfg.train.precision == "fp16")
+        keys = metric_keys(family_of(cfg).extra_terms, loss_scales=cfg.train.precision == "fp16",
+                           balanced=cfg.loss.balancer.enabled)
         self.logger = MetricLogger(self.run_dir, info, keys, COUNT_KEYS, self.state.counts,
                                    resumed_at=self.state.step if self.resumed_from else None)
         self.checkpoints = CheckpointWriter(self.run_dir, info, cfg.checkpoint.keep_last,
@@ -169,6 +171,7 @@ class Trainer:
         self.watchdog = Watchdog(cfg.faults.watchdog_minutes, info.rank, self.run_dir / "logs")
         self.gan_step = GANStep(cfg, self.g, self.d, info, self.mel_input, self.mel_loss, self._phase,
                                 self.logger.count, self.ema)
+        self.gan_step.load_state_dict(self.step_state)
         distributed.barrier()  # every rank is set up before any of them polls for a stop
 
     @contextlib.contextmanager
@@ -234,6 +237,7 @@ class Trainer:
             self.ema.restore(checkpoint, print if self.info.is_main else _quiet)
         saved = checkpoint.trainer_state()
         self.state = TrainState(**saved["state"])
+        self.step_state = saved.get("gan_step", {})
         self.state.batch_size = self.state.batch_size or saved_batch_size(checkpoint, self.cfg.data.batch_size)
         same_world = saved["world_size"] == self.info.world_size
         if not same_world:
@@ -352,6 +356,7 @@ class Trainer:
         if self.info.is_main:
             print(f"[distgan] {message}: rolling back to {checkpoint.path}, learning rates x{lr_scale:g}")
         self._restore(checkpoint, announce=False)
+        self.gan_step.load_state_dict(self.step_state)
         self.logger.discard_pending()  # the abandoned steps' values; their counts stay
         self.state.lr_scale = lr_scale
         self.state.consecutive_skips = 0
@@ -387,7 +392,7 @@ class Trainer:
             return None
         self.state.counts = dict(self.logger.totals)
         trainer_state = {"state": asdict(self.state), "world_size": self.info.world_size,
-                         "deepspeed_stage": self.info.deepspeed_stage}
+                         "deepspeed_stage": self.info.deepspeed_stage, "gan_step": self.gan_step.state_dict()}
         rank_state = {"rng": rng_state(), "weights": digests, "weights_hash": HASH_NAME, "step": self.state.step}
         return self.checkpoints.save(self.state.step, (self.g, self.d), trainer_state, rank_state,
                                      dump_config(self.cfg), ema=self.ema)

@@ -67,6 +67,8 @@ def test_unknown_key_in_a_file_is_named(tmp_path: Path) -> None:
     (["audio.hop_length=200"], "upsample_rates multiply to 256"),
     (["data.segment_samples=8000"], "must be a multiple of audio.hop_length"),
     (["audio.fmax=20000"], "audio.fmax=20000.0 must lie in"),
+    (["loss.balancer.total_norm=0"], "loss.balancer: total_norm must be positive"),
+    (["loss.balancer.ema_decay=1.5"], "ema_decay in \\[0, 1\\]"),
 ])
 def test_inconsistent_numbers_are_refused(overrides: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):

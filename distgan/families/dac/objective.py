@@ -56,6 +56,15 @@ class CodecObjective(AdversarialObjective):
     def generated_audio(self, output: CodecOutput) -> torch.Tensor:
         return output.audio
 
+    def audio_term_weights(self) -> dict[str, float]:
+        loss = self.cfg.loss
+        return {"g/mel": loss.mel_weight, "g/adv": loss.adv_weight, "g/fm": loss.fm_weight}
+
+    def unbalanced_total(self, terms: Terms) -> torch.Tensor:
+        """The quantizer's losses: functions of the encoder's latents, not of the decoded audio."""
+        g = self.section
+        return g.commitment_weight * terms["g/commitment"] + g.codebook_weight * terms["g/codebook"]
+
     def generator_terms(self, wave: torch.Tensor, output: CodecOutput, frozen) -> tuple[Terms, torch.Tensor]:
         weights, g = self.cfg.loss, self.section
         fake = output.audio

@@ -17,8 +17,8 @@
   value is the commitment loss's (the same squared distance, the gradient through the other side).
 
 ``audio_term_weights()`` names the terms that are functions of the generated audio alone, with
-their weights: what EnCodec's loss balancer rescales (the commitment term is a penalty on the
-encoder, outside it). The discriminator updates every step (the paper's 24 kHz model skips a third
+their weights: what EnCodec's loss balancer (``loss.balancer``) rescales; the commitment term is a
+penalty on the encoder, outside it (``unbalanced_total``). The discriminator updates every step (the paper's 24 kHz model skips a third
 of them at random; ``train.d_steps_per_g`` is distgan's nearest).
 """
 
@@ -95,8 +95,13 @@ class EncodecObjective(AdversarialObjective):
                 fake_logits, real_feats, fake_feats = judge_generated(frozen_d, wave, fake)
             terms["g/adv"] = torch.stack([F.relu(1 - logits.float()).mean() for logits in fake_logits]).mean()
             terms["g/fm"] = relative_feature_matching(real_feats, fake_feats)
-        total = sum(weights[name] * terms[name] for name in weights if name in terms)
-        total = total + g.commitment_weight * terms["g/commitment"]
+        self._quantizer_total = g.commitment_weight * terms["g/commitment"]
         if g.quantizer == "factorized":
-            total = total + g.codebook_weight * output.codebook_loss
+            self._quantizer_total = self._quantizer_total + g.codebook_weight * output.codebook_loss
+        total = sum(weights[name] * terms[name] for name in weights if name in terms) + self._quantizer_total
         return terms, total
+
+    def unbalanced_total(self, terms: Terms) -> torch.Tensor:
+        """The quantizer's penalties of the last ``generator_terms`` (commitment, and the factorised
+        quantizer's codebook loss, which ``terms`` does not hold apart): outside the balancer."""
+        return self._quantizer_total

@@ -75,6 +75,13 @@ class VocosObjective:
         scale = mel_coefficient_scale(self.step, self.cfg.optim.generator.warmup_steps, self.cfg.train.max_steps)
         return self.section.mel_loss_coeff * scale
 
+    def audio_term_weights(self) -> dict[str, float]:
+        """``g/adv`` and ``g/fm`` already hold MRD's weighted parts (``g/adv_mrd``, ``g/fm_mrd``: logged only)."""
+        return {"g/mel": self.mel_coefficient(), "g/adv": 1.0, "g/fm": 1.0}
+
+    def unbalanced_total(self, terms: Terms) -> float:
+        return 0.0
+
     def discriminator_terms(self, real_logits: Logits, fake_logits: Logits) -> tuple[Terms, torch.Tensor]:
         n, c = self.n_period, self.section.mrd_loss_coeff
         mpd_real, mpd_fake = hinge_discriminator(real_logits[:n], fake_logits[:n])

@@ -22,6 +22,9 @@ class NoiseObjective(AdversarialObjective):
         key = (self.cfg.train.seed, step, rank, micro_batch)
         return latent_noise(wave.shape[0], self.cfg.model.generator.latent_dim, key).to(wave.device)
 
+    def audio_term_weights(self) -> dict[str, float]:
+        return {"g/adv": self.cfg.loss.adv_weight}
+
     def generator_terms(self, wave: torch.Tensor, fake: torch.Tensor, frozen) -> tuple[Terms, torch.Tensor]:
         """D (frozen) judges the generated audio alone: a BatchNorm D judges no real audio in G's update."""
         with frozen() as frozen_d:
