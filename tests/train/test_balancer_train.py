@@ -25,7 +25,7 @@ from tests.train.helpers import (
 )
 
 # One tiny recipe per family objective (hifigan and bigvgan share the vocoder objective).
-RECIPES = ["tiny.yaml", "bigvgan_tiny.yaml", "vocos_tiny.yaml", "dac_tiny.yaml", "wavegan_tiny.yaml"]
+RECIPES = ["tiny.yaml", "bigvgan_tiny.yaml", "vocos_tiny.yaml", "dac_tiny.yaml", "encodec_tiny.yaml", "wavegan_tiny.yaml"]
 BALANCED = ["loss.balancer.enabled=true", "loss.balancer.ema_decay=0.9"]
 
 
@@ -58,15 +58,16 @@ def generator_gradients(trainer: Trainer, batch: dict) -> list[torch.Tensor]:
     return grads
 
 
-@pytest.mark.parametrize("recipe", RECIPES)
-def test_unrescaled_balancing_gives_the_plain_gradients(make_trainer, recipe: str) -> None:
+@pytest.mark.parametrize(("recipe", "overrides"), [(recipe, ()) for recipe in RECIPES] +
+                         [("encodec_tiny.yaml", ("model.generator.quantizer=factorized",))])
+def test_unrescaled_balancing_gives_the_plain_gradients(make_trainer, recipe: str, overrides: tuple[str, ...]) -> None:
     """With rescale_grads=false the balanced gradient at the audio is sum w_i g_i, so G's
     gradients are the plain objective's: the audio terms' weights and the unbalanced rest add up to
     ``generator_terms``' total for every family. Rescaled, they differ."""
     config = REPO_ROOT / "configs" / recipe
-    plain = make_trainer(config=config)
-    unrescaled = make_trainer(*BALANCED, "loss.balancer.rescale_grads=false", config=config)
-    rescaled = make_trainer(*BALANCED, config=config)
+    plain = make_trainer(*overrides, config=config)
+    unrescaled = make_trainer(*overrides, *BALANCED, "loss.balancer.rescale_grads=false", config=config)
+    rescaled = make_trainer(*overrides, *BALANCED, config=config)
     batch = next(plain._batches())
     expected = generator_gradients(plain, batch)
     got = generator_gradients(unrescaled, batch)
