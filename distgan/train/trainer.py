@@ -29,13 +29,7 @@ from distgan.data.stream import COUNTER_NAMES
 from distgan.families import build_models, family_of, front_end
 from distgan.losses.mel import MelSpectrogram
 from distgan.train import corpus, resume
-from distgan.train.checkpoint import (
-    CheckpointWriter,
-    check_weights,
-    rng_state,
-    set_rng_state,
-    weight_fingerprint,
-)
+from distgan.train.checkpoint import CheckpointWriter, check_weights, rng_state, set_rng_state, weight_fingerprint
 from distgan.train.ema import ModelEMA, applied
 from distgan.train.engine import build_engines
 from distgan.train.init_from import load_initial_weights
