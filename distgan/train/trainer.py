@@ -29,7 +29,13 @@ from distgan.data.stream import COUNTER_NAMES
 from distgan.families import build_models, family_of, front_end
 from distgan.losses.mel import MelSpectrogram
 from distgan.train import corpus, resume
-from distgan.train.checkpoint import CheckpointWriter, check_weights, rng_state, set_rng_state, weight_fingerprint
+from distgan.train.checkpoint import (
+    CheckpointWriter,
+    check_weights,
+    rng_state,
+    set_rng_state,
+    weight_fingerprint,
+)
 from distgan.train.ema import ModelEMA, applied
 from distgan.train.engine import build_engines
 from distgan.train.init_from import load_initial_weights
@@ -104,11 +110,8 @@ class Trainer:
 
     def __init__(self, cfg: Config, run_dir: Path, stop_requested: Callable[[], bool] = _never,
                  phase_timer: PhaseTimer = _untimed, job_id: str | None = None, fresh_start: bool = False) -> None:
-        self.cfg = cfg
+        self.cfg, self.run_dir, self.stop_requested, self.phase_timer = cfg, Path(run_dir), stop_requested, phase_timer
         self.fresh_start = fresh_start  # start from step 0 when no checkpoint can be resumed (resume.py)
-        self.run_dir = Path(run_dir)
-        self.stop_requested = stop_requested
-        self.phase_timer = phase_timer
         # Same seed on every rank: both models start identical everywhere.
         seed_everything(cfg.train.seed)
         generator, discriminator = build_models(cfg)
