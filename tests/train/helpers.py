@@ -84,6 +84,21 @@ def kill_tree(pid: int) -> None:
             os.kill(process, signal.SIGKILL)
 
 
+def two_ranks(script: Path, out: Path, timeout: float = 120) -> None:
+    """Run ``script OUT`` as ranks 0 and 1 of a gloo job, started directly (torchrun's own start-up
+    costs seconds), to the end; both must exit 0 (their output is the assertion's message)."""
+    env = {"WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
+    processes = [subprocess.Popen([sys.executable, str(script), str(out)], env=subprocess_env(RANK=str(rank), **env),
+                                  cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                 for rank in (0, 1)]
+    try:
+        outputs = [process.communicate(timeout=timeout)[0] for process in processes]
+    finally:
+        for process in processes:
+            kill_tree(process.pid)
+    assert [p.returncode for p in processes] == [0, 0], outputs
+
+
 def run_distgan(args: list[str], launcher: str | None = None, nproc: int = 2, timeout: float = 300,
                 check: bool = True, script: str | None = None, **env: str) -> subprocess.CompletedProcess:
     """Run distgan to the end; a run that outlives ``timeout`` (or the test's own timeout) is

@@ -5,8 +5,6 @@ runs (DDP, ZeRO-3) whose ranks log different losses and the same scales."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,14 +12,11 @@ import torch
 
 from distgan.losses.balancer import Balancer
 from tests.train.helpers import (
-    REPO_ROOT,
     checkpoints,
-    free_port,
-    kill_tree,
     local_logs,
     run_distgan,
-    subprocess_env,
     train_args,
+    two_ranks,
 )
 from tests.train.scripts_cluster.balancer_ranks import CLIPS, DECAY, STEPS, WEIGHTS, batch, terms
 
@@ -32,16 +27,7 @@ SCRIPT = Path(__file__).parent / "scripts_cluster" / "balancer_ranks.py"
 def ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     """Each rank's record (started directly: torchrun's own start-up costs seconds)."""
     out = tmp_path_factory.mktemp("balancer")
-    env = {"WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
-    processes = [subprocess.Popen([sys.executable, str(SCRIPT), str(out)], env=subprocess_env(RANK=str(rank), **env),
-                                  cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                 for rank in (0, 1)]
-    try:
-        outputs = [process.communicate(timeout=120)[0] for process in processes]
-    finally:
-        for process in processes:
-            kill_tree(process.pid)
-    assert [p.returncode for p in processes] == [0, 0], outputs
+    two_ranks(SCRIPT, out, timeout=120)
     return [torch.load(out / f"rank-{rank}.pt") for rank in (0, 1)]
 
 

@@ -4,14 +4,12 @@ every batch, against one process on the whole batch; and a resumed run against a
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.train.helpers import REPO_ROOT, free_port, kill_tree, subprocess_env
+from tests.train.helpers import two_ranks
 from tests.train.scripts_cluster.codebook_ranks import LAYERS, STEPS, THRESHOLD, batches, quantizer, reference
 
 SCRIPT = Path(__file__).parent / "scripts_cluster" / "codebook_ranks.py"
@@ -21,16 +19,7 @@ SCRIPT = Path(__file__).parent / "scripts_cluster" / "codebook_ranks.py"
 def ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     """Each rank's record (started directly: torchrun's own start-up costs seconds)."""
     out = tmp_path_factory.mktemp("codebooks")
-    env = {"WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
-    processes = [subprocess.Popen([sys.executable, str(SCRIPT), str(out)], env=subprocess_env(RANK=str(rank), **env),
-                                  cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                 for rank in (0, 1)]
-    try:
-        outputs = [process.communicate(timeout=120)[0] for process in processes]
-    finally:
-        for process in processes:
-            kill_tree(process.pid)
-    assert [p.returncode for p in processes] == [0, 0], outputs
+    two_ranks(SCRIPT, out, timeout=120)
     return [torch.load(out / f"rank-{rank}.pt") for rank in (0, 1)]
 
 

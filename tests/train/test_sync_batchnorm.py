@@ -3,14 +3,12 @@ process on the whole batch."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.train.helpers import REPO_ROOT, free_port, kill_tree, subprocess_env
+from tests.train.helpers import two_ranks
 from tests.train.scripts_cluster.batchnorm_ranks import reference
 
 STATS = ("running_mean", "running_var")
@@ -21,16 +19,7 @@ SCRIPT = Path(__file__).parent / "scripts_cluster" / "batchnorm_ranks.py"
 def ranks(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Both modes' state dicts from two processes (started directly: torchrun's own start-up costs seconds)."""
     out = tmp_path_factory.mktemp("batchnorm")
-    env = {"WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
-    processes = [subprocess.Popen([sys.executable, str(SCRIPT), str(out)], env=subprocess_env(RANK=str(rank), **env),
-                                  cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                 for rank in (0, 1)]
-    try:
-        outputs = [process.communicate(timeout=180)[0] for process in processes]
-    finally:
-        for process in processes:
-            kill_tree(process.pid)
-    assert [p.returncode for p in processes] == [0, 0], outputs
+    two_ranks(SCRIPT, out, timeout=180)
     return out
 
 
