@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from pathlib import Path
 
@@ -19,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         choices=["ddp", "zero1", "zero2", "zero3"], help="launch modes, two CPU ranks each")
     parser.add_argument("--segment", type=int, default=8192,
                         help="samples per clip of the measured step (default: %(default)s; state sizes do not "
-                             "depend on it, the step's peak does)")
+                             "depend on it, the step's peak does; a codec needs a multiple of its hop)")
     parser.add_argument("--batch-size", type=int, default=1, help="clips per rank (default: %(default)s)")
     parser.add_argument("--no-peaks", action="store_true", help="skip the activation-checkpointing comparison")
     parser.add_argument("--json", type=Path, help="also write every measurement to this file")
@@ -28,9 +29,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from distgan.bench.memory import measure_modes, measure_peaks
+    from distgan.config import ConfigError, load_config
 
     overrides = [*args.overrides, f"data.segment_samples={args.segment}", f"data.batch_size={args.batch_size}",
                  "data.num_workers=0"]
+    try:  # here, before any rank starts, so a setting the recipe refuses is one line, not two ranks' tracebacks
+        load_config(args.config, overrides)
+    except ConfigError as err:
+        print(f"distgan bench memory: config error: {err} (--segment sets data.segment_samples)", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="distgan-memory-") as out:
         modes = measure_modes(args.config, overrides, args.modes, Path(out))
     peaks = {} if args.no_peaks else measure_peaks(args.config, overrides)

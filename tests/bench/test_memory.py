@@ -63,3 +63,11 @@ def assert_zero2_halves(ranks: list[dict], models: dict[str, torch.nn.Module]) -
             # and AdamW's step counts aside).
             for key, whole in (("grads", fp32_bytes), ("master", fp32_bytes), ("moments", 2 * fp32_bytes)):
                 assert held[key] == pytest.approx(whole / 2, rel=0.01), (name, key)
+
+
+def test_a_segment_the_recipe_refuses_is_named_before_any_rank_starts() -> None:
+    done = run_distgan(["bench", "memory", "--config", str(REPO_ROOT / "configs" / "encodec_tiny.yaml"), "--segment",
+                        "4100"], check=False, timeout=60)
+    assert done.returncode == 2
+    assert "data.segment_samples=4100: a whole number of code frames" in done.stderr and "--segment" in done.stderr
+    assert "Traceback" not in done.stderr and "rank" not in done.stdout
