@@ -148,3 +148,18 @@ def test_a_pickle_with_code_or_another_payload_is_refused_naming_the_file(tmp_pa
     torch.save({"generator": {"w": torch.zeros(2)}}, other)
     with pytest.raises((ConfigError, ReleaseError), match=r"other\.th: not an EncodecModel state dict"):
         load_codec(other)
+
+
+def test_the_48khz_stereo_model_and_other_ratios_are_refused(published: tuple[Path, torch.nn.Module],
+                                                             tmp_path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        stereo = encodec_model.EncodecModel.encodec_model_48khz(pretrained=False)
+    path = tmp_path / "encodec_48khz-7e698e3e.th"
+    torch.save(stereo.state_dict(), path)
+    with pytest.raises((ConfigError, ReleaseError), match=r"encodec_48khz-7e698e3e\.th: an EnCodec model of 2 channels"):
+        load_codec(path)
+    cfg = load_config(RECIPE, [f"train.init_from={published[0]}", "model.generator.ratios=[8,5,4,4]",
+                                      "data.segment_samples=25600"])
+    with pytest.raises((ConfigError, ReleaseError), match=r"ratios=\[8, 5, 4, 2\] but model\.generator\.ratios"):
+        check_init_from(cfg, tmp_path / "run")

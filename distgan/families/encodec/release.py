@@ -4,7 +4,9 @@ saved with ``torch.save``; ``EncodecModel._get_pretrained`` reads it with torch.
 - The file is ``EncodecModel.state_dict()`` itself (weight norm as ``weight_g``/``weight_v``,
   keys as distgan's codec modules), with no hyperparameters. What shapes tell is derived
   (``layout``: the codebook count, size and dimension from the ``embed`` tensors, ``n_filters``,
-  ``kernel_size`` and the channel count from the first convolution, the LSTM's layers) and compared
+  ``kernel_size`` and the channel count from the first convolution, the ratios from the
+  downsamplers' kernels (2 x ratio), the residual blocks and kernels, the LSTM's layers; what
+  shapes cannot tell, e.g. ``causal`` or ``pad_mode``, is the run's) and compared
   with the run's config; ``load_codec`` without a config takes the 24 kHz model's published layout
   (``EncodecConfig``'s defaults at 24 kHz) once the derived fields agree with it.
 - The 48 kHz model is stereo and normalises segments, which distgan's codec does not offer: a
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 
 FIRST_CONV = "encoder.model.0.conv.conv."
 EMBED = re.compile(r"^quantizer\.vq\.layers\.(\d+)\._codebook\.embed$")
+CONV = re.compile(r"^encoder\.model\.(\d+)\.conv\.conv\.weight(_v)?$")  # the stem, downsamplers and last conv
+BLOCK = re.compile(r"^encoder\.model\.(\d+)\.block\.1\.conv\.conv\.weight(_v)?$")  # a residual block's first conv
 LSTM = re.compile(r"^encoder\.model\.\d+\.lstm\.weight_ih_l(\d+)$")
 STEPS = re.compile(r"^quantizer\.vq\.layers\.\d+\._codebook\.steps$")
 SAMPLE_RATE_24KHZ = 24000
@@ -39,6 +43,12 @@ SAMPLE_RATE_24KHZ = 24000
 def _shape(state: dict[str, Any], key: str) -> tuple[int, ...] | None:
     value = state.get(key)
     return tuple(value.shape) if hasattr(value, "shape") else None
+
+
+def _ordered(state: dict[str, Any], pattern: re.Pattern[str]) -> list[tuple[int, ...]]:
+    """The shapes of the keys ``pattern`` matches, in the order of the module index it captures."""
+    found = [(int(m.group(1)), key) for key in state if (m := pattern.match(key))]
+    return [_shape(state, key) or () for _, key in sorted(found)]
 
 
 def layout(state: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -54,20 +64,29 @@ def layout(state: dict[str, Any], path: Path) -> dict[str, Any]:
         raise ReleaseError(f"{path}: codebooks of different shapes {sorted(sizes)}")
     size, dimension = next(iter(sizes))
     lstm = {int(m.group(1)) for key in state if (m := LSTM.match(key))}
-    return {"channels": conv[1], "n_filters": conv[0], "kernel_size": conv[2], "n_q": len(embeds),
+    convs, blocks = _ordered(state, CONV), _ordered(state, BLOCK)
+    downsamplers = convs[1:-1]  # kernel 2 x ratio each, in the encoder's order (the config's reversed)
+    return {"ratios": [shape[2] // 2 for shape in reversed(downsamplers)],
+            "n_residual_layers": len(blocks) // max(len(downsamplers), 1),
+            "residual_kernel_size": blocks[0][2] if blocks else None, "last_kernel_size": convs[-1][2],
+            "channels": conv[1], "n_filters": conv[0], "kernel_size": conv[2], "n_q": len(embeds),
             "codebook_size": size, "dimension": dimension, "lstm": len(lstm),
             "norm": "weight_norm" if FIRST_CONV + "weight_g" in state else "other"}
 
 
 def expected(section: EncodecConfig, sample_rate: int) -> dict[str, Any]:
     """The layout a run's codec has (``layout``'s fields)."""
-    return {"channels": 1, "n_filters": section.n_filters, "kernel_size": section.kernel_size,
+    return {"ratios": list(section.ratios), "n_residual_layers": section.n_residual_layers,
+            "residual_kernel_size": section.residual_kernel_size, "last_kernel_size": section.last_kernel_size,
+            "channels": 1, "n_filters": section.n_filters, "kernel_size": section.kernel_size,
             "n_q": max(section.bandwidth_codebooks(sample_rate)), "codebook_size": section.codebook_size,
             "dimension": section.dimension, "lstm": section.lstm,
             "norm": "weight_norm" if section.norm == "weight_norm" else "other"}
 
 
-FIELDS = {"channels": "(distgan's codec is mono)", "n_filters": "model.generator.n_filters",
+FIELDS = {"ratios": "model.generator.ratios", "n_residual_layers": "model.generator.n_residual_layers",
+          "residual_kernel_size": "model.generator.residual_kernel_size",
+          "last_kernel_size": "model.generator.last_kernel_size", "channels": "(distgan's codec is mono)", "n_filters": "model.generator.n_filters",
           "kernel_size": "model.generator.kernel_size",
           "n_q": "the codebooks of max(model.generator.target_bandwidths)",
           "codebook_size": "model.generator.codebook_size", "dimension": "model.generator.dimension",
