@@ -160,6 +160,6 @@ def test_the_48khz_stereo_model_and_other_ratios_are_refused(published: tuple[Pa
     with pytest.raises((ConfigError, ReleaseError), match=r"encodec_48khz-7e698e3e\.th: an EnCodec model of 2 channels"):
         load_codec(path)
     cfg = load_config(RECIPE, [f"train.init_from={published[0]}", "model.generator.ratios=[8,5,4,4]",
-                                      "data.segment_samples=25600"])
+                                      "data.segment_samples=19200"])
     with pytest.raises((ConfigError, ReleaseError), match=r"ratios=\[8, 5, 4, 2\] but model\.generator\.ratios"):
         check_init_from(cfg, tmp_path / "run")
