@@ -4,7 +4,7 @@ both ways, against the ``encodec`` package (parity extra; nothing downloads, the
 - ``distgan export --format encodec`` of a tiny run loads strictly into an ``EncodecModel`` built
   with the same arguments and decodes the same audio in eval mode;
 - an ``encodec_model_24khz`` state dict read by ``train.init_from`` gives the generator its weights,
-  and ``load_codec`` of it (no config: the published 24 kHz layout) encodes and decodes as encodec;
+  a 1-step fine-tuning run of the 24 kHz recipe starts from them, and ``load_codec`` of it (no config: the published 24 kHz layout) encodes and decodes as encodec;
 - a layout that differs is refused naming the field, a pickle with code naming the file, and a
   file of something else saying what it holds.
 """
@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from distgan.checkpoint.format import ENGINES, resolve_checkpoint
 from distgan.checkpoint.release_config import ReleaseError
+from distgan.checkpoint.weights import engine_state_dict
 from distgan.config import ConfigError, load_config
 from distgan.families import build_models
 from distgan.inference.codec import load_codec
@@ -108,6 +110,24 @@ def test_init_from_the_published_file_gives_its_weights(published: tuple[Path, t
         key = key.replace("weight_g", "parametrizations.weight.original0").replace(
             "weight_v", "parametrizations.weight.original1")
         assert torch.equal(ours[key], value), key
+
+
+def test_a_one_step_fine_tuning_run_starts_from_the_published_file(published: tuple[Path, torch.nn.Module],
+                                                                   tmp_path: Path) -> None:
+    """The 24 kHz recipe on short clips, 1 step: Adam's first step moves each weight by at most lr,
+    so every trained parameter lies within lr of the file's (a fresh init would be far off)."""
+    path, theirs = published
+    run = tmp_path / "run"
+    run_distgan(train_args(run, f"train.init_from={path}", "train.max_steps=1", "data.batch_size=1",
+                           "data.segment_samples=3840", "checkpoint.every_steps=1", config=RECIPE), launcher=None)
+    lr = load_config(RECIPE).optim.generator.lr
+    trained = engine_state_dict(resolve_checkpoint(run), ENGINES[0])
+    for key, value in theirs.state_dict().items():
+        if "_codebook" in key:
+            continue  # EMA buffers: the step's update moves them
+        ours = trained[key.replace("weight_g", "parametrizations.weight.original0").replace(
+            "weight_v", "parametrizations.weight.original1")]
+        assert (ours - value).abs().max() <= 1.01 * lr, key
 
 
 def test_load_codec_of_the_published_file_equals_encodec(published: tuple[Path, torch.nn.Module]) -> None:
