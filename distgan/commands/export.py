@@ -1,6 +1,6 @@
 """``distgan export SOURCE OUT``: a run's generator as plain fp32 weights (``--format distgan``, the
-default: ``distgan.inference.export``), or its checkpoint in HiFi-GAN's, BigVGAN's, Vocos's or DAC's
-release format for their own code (``--format hifigan|bigvgan|vocos|dac``:
+default: ``distgan.inference.export``), or its checkpoint in HiFi-GAN's, BigVGAN's, Vocos's, DAC's or EnCodec's
+release format for their own code (``--format hifigan|bigvgan|vocos|dac|encodec``:
 ``distgan.inference.export_release``)."""
 
 from __future__ import annotations

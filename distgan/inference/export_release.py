@@ -1,4 +1,4 @@
-"""A run's checkpoint in its family's release format (``distgan export --format hifigan|bigvgan|vocos|dac``).
+"""A run's checkpoint in its family's release format (``distgan export --format hifigan|bigvgan|vocos|dac|encodec``).
 
 ``out`` is a folder of the format's files; a format that is one file (DAC's ``.pth``: its
 ``file_suffix``) is written to ``out`` itself when ``out`` ends in that suffix. A format without a

@@ -8,6 +8,7 @@ discriminator.
 - ``codec.py``: the codec module, bandwidths and codebook counts (``encode``/``decode`` for inference);
 - ``frequency.py``, ``objective.py``: the paper's losses, one bandwidth drawn per step for every rank;
 - ``validation.py``: DAC's codec validator at every target bandwidth, in eval mode;
+- ``release.py``: Meta's published ``.th`` state dict (``train.init_from``, ``export --format encodec``);
 - ``parts.py``: what training builds (D: ``model.discriminator``, kind ``msstftd``).
 
 The codec's state-dict keys are ``encodec``'s (``EncodecModel.state_dict()`` loads as it is with
@@ -15,10 +16,11 @@ the ``ema`` quantizer, which adds a ``steps`` buffer per codebook; ``tests/model
 """
 
 from distgan.families.encodec.config import EncodecConfig, check
+from distgan.families.encodec.release import ENCODEC_RELEASE
 from distgan.families.spec import FamilySpec
 
 SPEC = FamilySpec(name="encodec", config=EncodecConfig, check=check, parts="distgan.families.encodec.parts",
                   reads=frozenset({"model.discriminator", "loss.fm_weight", "loss.mel_weight", "train.mel_only_steps",
                                    "log.val_metrics"}),
                   generator_input="audio (a codec)", offers=("encode", "decode"),
-                  extra_terms=("g/time", "g/commitment"))
+                  extra_terms=("g/time", "g/commitment"), release_formats={"encodec": ENCODEC_RELEASE})
