@@ -11,6 +11,7 @@ folder (``distgan/families/*/release.py``); this module holds what every format 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from distgan.config import Config
@@ -24,6 +25,19 @@ AUDIO_KEYS = (("sampling_rate", "audio.sample_rate"), ("hop_size", "audio.hop_le
 
 class ReleaseError(ValueError):
     """A release folder or file is incomplete or not what it claims; the message names the file."""
+
+
+def load_release_file(path: Path) -> Any:
+    """A release's weights file, read weights-only (``files.load_file``, memory-mapped): a pickle that
+    needs code, or a file torch cannot read, is a ``ReleaseError`` naming it."""
+    from distgan.checkpoint.files import UnsafeCheckpointFile, load_file
+
+    try:
+        return load_file(path, mmap=True)
+    except UnsafeCheckpointFile as err:
+        raise ReleaseError(str(err)) from err
+    except (OSError, RuntimeError) as err:
+        raise ReleaseError(f"{path}: not a readable torch file ({err})") from err
 
 
 def _field(cfg: Config, dotted: str) -> Any:

@@ -26,7 +26,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from distgan.checkpoint.release_config import ReleaseError
+from distgan.checkpoint.release_config import ReleaseError, load_release_file
 
 if TYPE_CHECKING:
     from distgan.config import AudioConfig, Config, DiscriminatorConfig
@@ -84,18 +84,11 @@ class DACRelease:
 
     def read_config(self, path: Path) -> dict[str, Any]:
         """The file's ``metadata.kwargs`` with DAC's defaults for any left out, read weights-only."""
-        from distgan.checkpoint.files import UnsafeCheckpointFile, load_file
-
         if _is_torch_package(path):
             raise ReleaseError(f"{path}: a torch.package archive (DAC.save's default), which holds Python code that "
                                "loading it would run; distgan reads weights only. Write the weights with "
                                "model.save(path, package=False), or use DAC's published weights_*.pth")
-        try:
-            content = load_file(path, mmap=True)
-        except UnsafeCheckpointFile as err:
-            raise ReleaseError(str(err)) from err
-        except (OSError, RuntimeError) as err:
-            raise ReleaseError(f"{path}: not a readable torch file ({err})") from err
+        content = load_release_file(path)
         metadata = content.get("metadata") if isinstance(content, dict) else None
         if not isinstance(content.get("state_dict") if isinstance(content, dict) else None, dict) \
                 or not isinstance(metadata, dict) or not isinstance(metadata.get("kwargs"), dict):

@@ -25,7 +25,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from distgan.checkpoint.release_config import ReleaseError
+from distgan.checkpoint.release_config import ReleaseError, load_release_file
 
 if TYPE_CHECKING:
     from distgan.config import AudioConfig, Config, DiscriminatorConfig
@@ -107,14 +107,7 @@ class EncodecRelease:
 
     def read_config(self, path: Path) -> dict[str, Any]:
         """The layout the file's shapes tell (``layout``), read weights-only."""
-        from distgan.checkpoint.files import UnsafeCheckpointFile, load_file
-
-        try:
-            content = load_file(path, mmap=True)
-        except UnsafeCheckpointFile as err:
-            raise ReleaseError(str(err)) from err
-        except (OSError, RuntimeError) as err:
-            raise ReleaseError(f"{path}: not a readable torch file ({err})") from err
+        content = load_release_file(path)
         if not isinstance(content, dict):
             raise ReleaseError(f"{path}: not an EncodecModel state dict (it holds a {type(content).__name__})")
         found = layout(content, path)
