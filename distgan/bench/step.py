@@ -197,9 +197,10 @@ def _summary(times: list[tuple[float, float]], peak: float | None) -> dict[str, 
     return {"step": min(wall), "median": statistics.median(wall), "cpu_step": min(cpu), "peak_mib": peak}
 
 
-def bench_against_reference(cfg: Config, steps: int, warmup: int, rounds: int, batches: list[torch.Tensor]
-                            ) -> dict[str, dict]:
-    """The original step and ``Trainer.train_step`` in alternating rounds (module docstring)."""
+def bench_against_reference(cfg: Config, steps: int, warmup: int, rounds: int, batches: list[torch.Tensor],
+                            profile: bool = False) -> dict[str, dict]:
+    """The original step and ``Trainer.train_step`` in alternating rounds (module docstring); with
+    ``profile`` (CPU), then each side's operator profile (``op_profile.profile_step``) as ``"profile"``."""
     from distgan.bench.cuda_syncs import count_syncs
     from distgan.bench.reference_step import (
         ReferenceStep,
@@ -245,11 +246,19 @@ def bench_against_reference(cfg: Config, steps: int, warmup: int, rounds: int, b
             for name, (run, flags) in sides.items():  # one more step each, counting the GPU's stalls
                 with _backend_flags(*flags):
                     syncs[name] = count_syncs(run, rounds * steps, device)
+            profiles = {}
+            if profile:
+                from distgan.bench.op_profile import profile_step
+
+                for name, (run, flags) in sides.items():
+                    with _backend_flags(*flags):
+                        profiles[name] = profile_step(run, rounds * steps + 1)
         finally:
             for part in (trainer.watchdog, trainer.logger, trainer.data):
                 part.close()
             trainer.lock.release()
-    result = {name: _summary(times[name], peaks[name]) | {"cuda_syncs": syncs[name]} for name in sides}
+    result = {name: _summary(times[name], peaks[name]) | {"cuda_syncs": syncs[name], "profile": profiles.get(name)}
+              for name in sides}
     if clock is not None:
         result["distgan"].update({phase: statistics.median(clock.seconds[phase][warmup:])
                                   for phase in PHASES if clock.seconds.get(phase)})

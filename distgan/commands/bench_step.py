@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -23,6 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured steps first (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="reference: alternating rounds of --steps steps per side (default: %(default)s)")
+    parser.add_argument("--profile", action="store_true",
+                        help="reference, on CPU: then profile one more step per side: the share of its time in "
+                             "convolutions, matrix multiplies and weight norm, the convolutions' GFLOP/s beside "
+                             "a large matrix multiply's, and the slowest operators")
     parser.add_argument("--traffic", type=_modes, metavar="MODES",
                         help="also count the bytes each of two CPU ranks sends per step in these launch modes, "
                              "comma-separated (ddp,zero1,zero2,zero3), from the collectives")
@@ -50,6 +55,10 @@ def main(args: argparse.Namespace) -> int:
              "faults.watchdog_minutes=0", f"train.max_steps={args.warmup + args.steps + 1}"]
     cfg = load_config(args.config, [*args.overrides, *fixed])
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if args.profile and (args.baseline != "reference" or device.type != "cpu"):
+        print("distgan bench step: --profile needs --baseline reference on a CPU (on a GPU, host time "
+              "measures launches, not kernels)", file=sys.stderr)
+        return 2
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     audio_seconds = cfg.data.batch_size * cfg.data.segment_samples / cfg.audio.sample_rate
     print(f"distgan bench step: {args.config} on {where}; batch {cfg.data.batch_size} x "
@@ -95,7 +104,7 @@ def _print_reference(args: argparse.Namespace, cfg, batches: list, audio_seconds
 
     print(f"timing the original step and distgan's Trainer.train_step: {args.warmup} warm-up steps each, then "
           f"{args.rounds} alternating rounds of {args.steps} steps...", flush=True)
-    result = bench_against_reference(cfg, args.steps, args.warmup, args.rounds, batches)
+    result = bench_against_reference(cfg, args.steps, args.warmup, args.rounds, batches, profile=args.profile)
     phases = [p for p in ("g_forward", "d_update", "g_update", "ema") if p in result["distgan"]]
     print(f"minimum (median) of {args.rounds * args.steps} steps per side; CPU s: this process's CPU seconds")
     print(f"{'':<11}{'s/step':>9}{'median':>9}{'CPU s':>9}{'audio-s/s':>11}{'peak MiB':>10}"
@@ -108,6 +117,23 @@ def _print_reference(args: argparse.Namespace, cfg, batches: list, audio_seconds
     speedup = result["reference"]["step"] / result["distgan"]["step"]
     print(f"speed: distgan / reference = {speedup:.3f}x the reference's audio-seconds per second"
           f" (CPU seconds: {result['reference']['cpu_step'] / result['distgan']['cpu_step']:.3f}x)")
+    if args.profile:
+        _print_profiles(result)
+
+
+def _print_profiles(result: dict) -> None:
+    from distgan.bench.op_profile import CLASSES, matmul_rate
+
+    classes = [*CLASSES, "other"]
+    print("one more step per side under torch.profiler: each class's share of the operators' self time")
+    print(f"{'':<11}{'op ms':>9}" + "".join(f"{name:>17}" for name in classes) + f"{'conv GFLOP/s':>14}")
+    for name in ("reference", "distgan"):
+        found = result[name]["profile"]
+        print(f"{name:<11}{found.total_ms:>9.0f}" + "".join(f"{found.shares[c] * 100:>16.1f}%" for c in classes)
+              + f"{found.conv_rate:>14.0f}")
+    print(f"a 2048^3 fp32 matrix multiply on the same threads: {matmul_rate():.0f} GFLOP/s")
+    for name in ("reference", "distgan"):
+        print(f"slowest operators, {name}: " + ", ".join(f"{op} {ms:.0f} ms" for op, ms in result[name]["profile"].top))
 
 
 def _print_traffic(args: argparse.Namespace, cfg) -> None:

@@ -79,3 +79,24 @@ def test_a_config_the_original_cannot_build_is_refused_naming_field_and_values()
     with pytest.raises(ReferenceMismatch, match=r"mpd_channels is \[8, 16, 32, 32\]"):
         check_config(load_config(REPO_ROOT / "configs" / "bigvgan_tiny.yaml", []))
     check_config(load_config(REPO_ROOT / "configs" / "hifigan_v1.yaml", []))
+
+
+def test_the_profile_splits_each_sides_step_and_counts_the_originals_extra_convolutions() -> None:
+    """``--profile``: the classes cover the step, and the original's convolutions do more arithmetic
+    (its G update also computes D's weight gradients, which distgan's frozen D skips)."""
+    from distgan.bench.step import bench_against_reference, sample_batches
+
+    cfg = load_config(REPO_ROOT / "configs" / "bigvgan_tiny.yaml", [*SMALL_BIGVGAN, "train.max_steps=3"])
+    found = bench_against_reference(cfg, steps=1, warmup=1, rounds=1, batches=sample_batches(cfg, 1), profile=True)
+    ours, theirs = found["distgan"]["profile"], found["reference"]["profile"]
+    for side in (ours, theirs):
+        assert sum(side.shares.values()) == pytest.approx(1.0)
+        assert 0 < side.shares["convolution"] < 1 and side.conv_rate > 0 and side.top
+    assert theirs.conv_gflop > 1.2 * ours.conv_gflop
+
+
+def test_profile_without_the_reference_baseline_is_refused(capsys: pytest.CaptureFixture) -> None:
+    from distgan import cli
+
+    assert cli.main(["bench", "step", "--config", str(TINY), "--profile"]) == 2
+    assert "--profile needs --baseline reference" in capsys.readouterr().err
