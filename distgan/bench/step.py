@@ -202,6 +202,7 @@ def bench_against_reference(cfg: Config, steps: int, warmup: int, rounds: int, b
     """The original step and ``Trainer.train_step`` in alternating rounds (module docstring); with
     ``profile`` (CPU), then each side's operator profile (``op_profile.profile_step``) as ``"profile"``."""
     from distgan.bench.cuda_syncs import count_syncs
+    from distgan.bench.op_profile import profile_step
     from distgan.bench.reference_step import (
         ReferenceStep,
         build_models,
@@ -242,17 +243,9 @@ def bench_against_reference(cfg: Config, steps: int, warmup: int, rounds: int, b
                     run, flags = sides[name]
                     with _backend_flags(*flags):
                         times[name] += [_timed_both(run, r * steps + i, device) for i in range(steps)]
-            syncs = {}
-            for name, (run, flags) in sides.items():  # one more step each, counting the GPU's stalls
-                with _backend_flags(*flags):
-                    syncs[name] = count_syncs(run, rounds * steps, device)
-            profiles = {}
-            if profile:
-                from distgan.bench.op_profile import profile_step
-
-                for name, (run, flags) in sides.items():
-                    with _backend_flags(*flags):
-                        profiles[name] = profile_step(run, rounds * steps + 1)
+            # One more step each, counting the GPU's stalls; with ``profile``, two more under the profilers.
+            syncs = _each_side(sides, lambda run: count_syncs(run, rounds * steps, device))
+            profiles = _each_side(sides, lambda run: profile_step(run, rounds * steps + 1)) if profile else {}
         finally:
             for part in (trainer.watchdog, trainer.logger, trainer.data):
                 part.close()
@@ -263,6 +256,15 @@ def bench_against_reference(cfg: Config, steps: int, warmup: int, rounds: int, b
         result["distgan"].update({phase: statistics.median(clock.seconds[phase][warmup:])
                                   for phase in PHASES if clock.seconds.get(phase)})
     return result
+
+
+def _each_side(sides: dict[str, tuple[Callable[[int], object], tuple]], measure: Callable) -> dict[str, object]:
+    """``measure(run)`` for each side, under that side's backend flags."""
+    found = {}
+    for name, (run, flags) in sides.items():
+        with _backend_flags(*flags):
+            found[name] = measure(run)
+    return found
 
 
 def _no_phases(phase: str) -> contextlib.AbstractContextManager:
