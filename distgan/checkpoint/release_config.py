@@ -79,6 +79,14 @@ class Differences:
             self.found.append(f"{what} is {value!r} but {dotted}={ours!r}")
 
 
+def family_mismatch(family: str, cfg: Config) -> list[str]:
+    """The family line of ``release_differences``, for a format without a ``config.json`` checked
+    key by key (Vocos's, DAC's, EnCodec's ``differences`` check it first)."""
+    found = Differences({}, cfg)
+    found.fixed("the release's generator family", family, "model.generator.family")
+    return found.found
+
+
 def release_differences(release_format: Any, json: dict[str, Any], cfg: Config, second_set: str | None) -> list[str]:
     """Every setting in which the release (its ``config.json``, of ``release_format``) and ``cfg``
     differ; with ``second_set`` (the release's second discriminator set, ``msd``/``mrd``/``cqtd``)

@@ -26,7 +26,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from distgan.checkpoint.release_config import ReleaseError, load_release_file
+from distgan.checkpoint.release_config import ReleaseError, family_mismatch, load_release_file
 
 if TYPE_CHECKING:
     from distgan.config import AudioConfig, Config, DiscriminatorConfig
@@ -113,9 +113,8 @@ class DACRelease:
         return ["a DAC release holds the codec only (dac.DAC's weights file has no discriminator)"]
 
     def differences(self, config: dict[str, Any], cfg: Config, second_set: str | None) -> list[str]:
-        if cfg.model.generator.family != self.family:
-            return [f"the release's generator family is 'dac' but model.generator.family="
-                    f"{cfg.model.generator.family!r}"]
+        if found := family_mismatch(self.family, cfg):
+            return found
         found = []
         for key, dotted in KEYS:
             value, ours = config[key], _field(cfg, dotted)

@@ -25,7 +25,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from distgan.checkpoint.release_config import ReleaseError, load_release_file
+from distgan.checkpoint.release_config import ReleaseError, family_mismatch, load_release_file
 
 if TYPE_CHECKING:
     from distgan.config import AudioConfig, Config, DiscriminatorConfig
@@ -136,9 +136,8 @@ class EncodecRelease:
         return ["an EnCodec release holds the codec only (Meta's .th file has no discriminator)"]
 
     def differences(self, config: dict[str, Any], cfg: Config, second_set: str | None) -> list[str]:
-        if cfg.model.generator.family != self.family:
-            return [f"the release's generator family is 'encodec' but model.generator.family="
-                    f"{cfg.model.generator.family!r}"]
+        if found := family_mismatch(self.family, cfg):
+            return found
         ours = expected(cfg.model.generator, cfg.audio.sample_rate)
         return [f"the file's {key}={config[key]!r} but {FIELDS[key]}={ours[key]!r}"
                 for key in FIELDS if config[key] != ours[key]]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from distgan.checkpoint.release_config import ReleaseError
+from distgan.checkpoint.release_config import ReleaseError, family_mismatch
 
 if TYPE_CHECKING:
     from distgan.config import Config, DiscriminatorConfig
@@ -73,9 +73,7 @@ class VocosRelease:
         return ["a Vocos release holds the generator only (vocos.Vocos has no discriminator)"]
 
     def differences(self, config: dict[str, Any], cfg: Config, second_set: str | None) -> list[str]:
-        found = [] if cfg.model.generator.family == self.family else [
-            f"the release's generator family is 'vocos' but model.generator.family={cfg.model.generator.family!r}"]
-        if found:
+        if found := family_mismatch(self.family, cfg):
             return found
         expected = {"feature_extractor": FEATURES, "backbone": BACKBONE, "head": HEAD}
         for part, class_path in expected.items():
